@@ -1,0 +1,82 @@
+"""Delivery: send a reply over Twilio Messages, exactly once."""
+
+from __future__ import annotations
+
+import httpx
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from switchboard import errors
+from switchboard.config import Settings
+from switchboard.models import SendMessageRequest, SendMessageResult
+from switchboard.outbox import SqliteOutbox
+from switchboard.twilio_rest import TwilioError, TwilioRestClient, utc_from_timestamp
+
+log = structlog.get_logger(__name__)
+
+
+class DeliveryActivities:
+    """Activities that send messages to customers."""
+
+    def __init__(self, settings: Settings, rest: TwilioRestClient, outbox: SqliteOutbox) -> None:
+        self._rest = rest
+        self._outbox = outbox
+        self._status_callback = f"{settings.public_base_url}/twilio/messaging/status"
+
+    @activity.defn(name="send_message")
+    async def send_message(self, request: SendMessageRequest) -> SendMessageResult:
+        """Send one SMS or WhatsApp message; a retry never sends it twice."""
+        key = request.idempotency_key
+        bound = log.bind(conversation_id=request.conversation_id, channel=request.channel, key=key)
+        record = await self._outbox.claim(
+            key, request.conversation_id, request.to, request.from_, request.body
+        )
+        if record.state == "sent" and record.sid:
+            bound.info("send_deduplicated", sid=record.sid)
+            return SendMessageResult(
+                sid=record.sid, status=record.twilio_status or "queued", deduplicated=True
+            )
+        try:
+            if record.state == "sending":
+                # An earlier attempt left without an answer: did Twilio get it?
+                found = await self._rest.find_message(
+                    request.to, request.from_, request.body, utc_from_timestamp(record.claimed_at)
+                )
+                if found is not None:
+                    await self._outbox.mark_sent(key, found.sid, found.status)
+                    bound.info("send_recovered", sid=found.sid)
+                    return SendMessageResult(sid=found.sid, status=found.status, deduplicated=True)
+            await self._outbox.begin_attempt(key)
+            sent = await self._rest.create_message(
+                {
+                    "To": request.to,
+                    "From": request.from_,
+                    "Body": request.body,
+                    "StatusCallback": self._status_callback,
+                }
+            )
+        except TwilioError as exc:
+            raise await self._classify(key, exc) from exc
+        except httpx.TransportError as exc:
+            raise ApplicationError(
+                f"Twilio unreachable: {type(exc).__name__}", type=errors.TWILIO_UNAVAILABLE
+            ) from exc
+        await self._outbox.mark_sent(key, sent.sid, sent.status)
+        bound.info("message_sent", sid=sent.sid, attempt=activity.info().attempt)
+        return SendMessageResult(sid=sent.sid, status=sent.status)
+
+    async def _classify(self, key: str, exc: TwilioError) -> ApplicationError:
+        if exc.http_status == 429 or exc.http_status >= 500:
+            return ApplicationError(str(exc), exc.code, type=errors.TWILIO_UNAVAILABLE)
+        await self._outbox.mark_failed(key, f"error {exc.code}")
+        if exc.http_status in (401, 403) and exc.code not in (
+            errors.TWILIO_OPTED_OUT,
+            errors.TWILIO_INVALID_NUMBER,
+        ):
+            return ApplicationError(
+                str(exc), exc.code, type=errors.TWILIO_AUTH_ERROR, non_retryable=True
+            )
+        return ApplicationError(
+            str(exc), exc.code, type=errors.TWILIO_PERMANENT_ERROR, non_retryable=True
+        )

@@ -1,0 +1,82 @@
+"""Reply generation: any OpenAI-compatible Chat Completions endpoint, or the demo responder."""
+
+from __future__ import annotations
+
+import openai
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.demo_responder import DEMO_MODEL, demo_reply
+from switchboard import errors
+from switchboard.addresses import Channel
+from switchboard.config import Settings
+from switchboard.models import ChatMessage, LLMReply, LLMRequest
+
+log = structlog.get_logger(__name__)
+
+_CHANNEL_HINTS = {
+    Channel.SMS: "You are replying by SMS: keep answers short (under 300 characters), plain text.",
+    Channel.WHATSAPP: "You are replying on WhatsApp: keep answers short and friendly, plain text.",
+    Channel.VOICE: "You are speaking on a phone call: short sentences, no lists, no symbols.",
+}
+
+
+def build_messages(instructions: str, request: LLMRequest) -> list[ChatMessage]:
+    """The system prompt (instructions plus a channel hint) followed by the conversation."""
+    system = f"{instructions}\n\n{_CHANNEL_HINTS[request.channel]}"
+    return [ChatMessage(role="system", content=system), *request.messages]
+
+
+class LLMActivities:
+    """Activities that talk to the model. The client is created once per worker."""
+
+    def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None) -> None:
+        self._settings = settings
+        self._model = settings.llm_model or "gpt-4o-mini"
+        if client is None and settings.llm_configured:
+            client = openai.AsyncOpenAI(
+                base_url=settings.llm_base_url,
+                api_key=(
+                    settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
+                ),
+                max_retries=0,  # Temporal owns retries
+                timeout=settings.llm_timeout.total_seconds(),
+            )
+        self._client = client
+
+    @activity.defn(name="generate_reply")
+    async def generate_reply(self, request: LLMRequest) -> LLMReply:
+        """Ask the model for the next assistant message of a text conversation."""
+        messages = build_messages(self._settings.agent_instructions, request)
+        if self._client is None:
+            log.info("demo_reply", conversation_id=request.conversation_id, turn=request.turn)
+            return LLMReply(text=demo_reply(messages), model=DEMO_MODEL, demo=True)
+        try:
+            completion = await self._client.chat.completions.create(
+                model=self._model,
+                messages=[m.model_dump() for m in messages],  # type: ignore[misc]
+            )
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise ApplicationError(
+                f"LLM rejected our credentials: {exc.status_code}",
+                type=errors.LLM_AUTH_ERROR,
+                non_retryable=True,
+            ) from exc
+        except (
+            openai.BadRequestError,
+            openai.NotFoundError,
+            openai.UnprocessableEntityError,
+        ) as exc:
+            raise ApplicationError(
+                f"LLM rejected the request: {exc.status_code}",
+                type=errors.LLM_BAD_REQUEST,
+                non_retryable=True,
+            ) from exc
+        except openai.APIError as exc:
+            raise ApplicationError(
+                f"LLM unavailable: {type(exc).__name__}", type=errors.LLM_UNAVAILABLE
+            ) from exc
+        choice = completion.choices[0] if completion.choices else None
+        text = (choice.message.content or "").strip() if choice else ""
+        return LLMReply(text=text, model=completion.model or self._model)

@@ -1,0 +1,1 @@
+"""The FastAPI gateway: Twilio webhooks and sockets in, Temporal signals out."""

@@ -1,0 +1,69 @@
+"""The gateway application: Twilio webhooks in, Temporal signals and queries out."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+from fastapi import FastAPI, Request
+from temporalio.client import Client
+
+from gateway import sandbox
+from gateway.conversations import ConversationGateway
+from gateway.dedupe import RecentKeys
+from gateway.metrics import GatewayMetrics
+from gateway.routes import messaging, system
+from gateway.signature import SignatureValidator
+from switchboard.config import Settings
+from switchboard.temporal import connect
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
+    """Build the app. Without ``client`` it connects to Temporal (lazily) at start-up."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        temporal = client or await connect(settings, lazy=True)
+        app.state.settings = settings
+        app.state.conversations = ConversationGateway(temporal, settings)
+        app.state.metrics = GatewayMetrics()
+        app.state.recent = RecentKeys()
+        app.state.validator = SignatureValidator(
+            settings.auth_token,
+            settings.public_base_url,
+            enabled=settings.twilio_validate_signatures,
+        )
+        if settings.sandbox:
+            app.state.sandbox_outbox = sandbox.SandboxOutbox(_sandbox_file(settings))
+        if not settings.twilio_validate_signatures:
+            log.warning(
+                "signature_validation_disabled",
+                hint="TWILIO_VALIDATE_SIGNATURES=false: anyone can post webhooks",
+            )
+        log.info("gateway_started", **settings.safe_summary())
+        yield
+
+    app = FastAPI(title="Switchboard gateway", lifespan=lifespan)
+    app.include_router(messaging.router)
+    app.include_router(system.router)
+    if settings.sandbox:
+        app.include_router(sandbox.router)
+
+    @app.middleware("http")
+    async def clear_log_context(request: Request, call_next):  # type: ignore[no-untyped-def]
+        structlog.contextvars.clear_contextvars()
+        return await call_next(request)
+
+    return app
+
+
+def _sandbox_file(settings: Settings) -> Path | None:
+    if settings.memory_database_url.startswith("sqlite:///"):
+        return Path(settings.memory_database_url.removeprefix("sqlite:///")).parent / (
+            "sandbox-outbox.jsonl"
+        )
+    return None

@@ -1,0 +1,71 @@
+"""Typed dependencies: what routes receive, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from gateway.conversations import ConversationGateway
+from gateway.dedupe import RecentKeys
+from gateway.metrics import GatewayMetrics
+from gateway.signature import SignatureValidator
+from switchboard.config import Settings
+
+
+def _state(request: Request, name: str) -> object:
+    return getattr(request.app.state, name)
+
+
+def get_settings(request: Request) -> Settings:
+    """The gateway's settings."""
+    value = _state(request, "settings")
+    assert isinstance(value, Settings)
+    return value
+
+
+def get_conversations(request: Request) -> ConversationGateway:
+    """The Temporal-facing conversation client."""
+    value = _state(request, "conversations")
+    assert isinstance(value, ConversationGateway)
+    return value
+
+
+def get_metrics(request: Request) -> GatewayMetrics:
+    """This process's metrics."""
+    value = _state(request, "metrics")
+    assert isinstance(value, GatewayMetrics)
+    return value
+
+
+def get_recent(request: Request) -> RecentKeys:
+    """Recently handled webhook keys."""
+    value = _state(request, "recent")
+    assert isinstance(value, RecentKeys)
+    return value
+
+
+def get_validator(request: Request) -> SignatureValidator:
+    """The Twilio signature validator."""
+    value = _state(request, "validator")
+    assert isinstance(value, SignatureValidator)
+    return value
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ConversationsDep = Annotated[ConversationGateway, Depends(get_conversations)]
+MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
+RecentDep = Annotated[RecentKeys, Depends(get_recent)]
+ValidatorDep = Annotated[SignatureValidator, Depends(get_validator)]
+
+
+async def signed_form(request: Request, validator: ValidatorDep) -> dict[str, str]:
+    """The request's form, once its ``X-Twilio-Signature`` checks out (403 otherwise)."""
+    form = await request.form()
+    url = validator.public_url(request.url.path, request.url.query)
+    if not validator.valid(url, form, request.headers.get("x-twilio-signature")):
+        raise HTTPException(status_code=403, detail="invalid Twilio signature")
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+SignedForm = Annotated[dict[str, str], Depends(signed_form)]

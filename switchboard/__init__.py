@@ -1,0 +1,1 @@
+"""Shared pieces of Switchboard: configuration, models, addresses, logging."""

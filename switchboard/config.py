@@ -1,0 +1,148 @@
+"""Process configuration, read once from the environment and an optional ``.env`` file.
+
+Every variable is documented in the README and in the project's contract. Secrets are
+``SecretStr`` so they never reach a log line or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
+"""Account SID used in sandbox mode (no Twilio credentials)."""
+SANDBOX_AUTH_TOKEN = "sandbox-auth-token"
+"""Auth token the gateway and the simulator share in sandbox mode to sign requests."""
+SANDBOX_PHONE_NUMBER = "+15005550006"
+"""The business number customers text in sandbox mode."""
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful, concise customer-service agent for a small business. "
+    "Answer in plain text without markdown. If you do not know something, say so."
+)
+
+
+class Settings(BaseSettings):
+    """All configuration of a worker or gateway process."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Temporal
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "conversations"
+    temporal_api_key: SecretStr | None = None
+    temporal_tls: bool = False
+
+    # Twilio
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_base_url: str | None = None
+    twilio_phone_number: str | None = None
+    twilio_whatsapp_number: str | None = None
+    public_base_url: str = "http://localhost:8000"
+    twilio_validate_signatures: bool = True
+
+    # LLM
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_timeout: Duration = timedelta(seconds=60)
+    agent_instructions: str = DEFAULT_INSTRUCTIONS
+
+    # Storage
+    memory_database_url: str = "sqlite:///.data/memory.db"
+
+    # Gateway
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    gateway_api_key: SecretStr | None = None
+    gateway_instance_id: str = Field(default_factory=lambda: socket.gethostname())
+
+    # Conversation behaviour
+    conversation_idle_timeout: Duration = timedelta(hours=1)
+    message_batch_window: Duration = timedelta(seconds=1.5)
+    conversation_max_history_events: int | None = None
+    voice_drop_followup: bool = True
+
+    # Handoff (used by later features; validated now so misconfiguration fails at start)
+    twilio_taskrouter_base_url: str = "https://taskrouter.twilio.com"
+    twilio_taskrouter_workspace_sid: str | None = None
+    twilio_taskrouter_workflow_sid: str | None = None
+    handoff_webhook_url: str | None = None
+
+    # Logging
+    log_level: str = "INFO"
+    log_format: str = "auto"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if bool(self.twilio_account_sid) != bool(self.twilio_auth_token):
+            raise ValueError(
+                "set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither (sandbox mode)"
+            )
+        if self.handoff_webhook_url and not self.gateway_api_key:
+            raise ValueError("HANDOFF_WEBHOOK_URL needs GATEWAY_API_KEY to sign handoffs")
+        self.public_base_url = self.public_base_url.rstrip("/")
+        return self
+
+    @property
+    def sandbox(self) -> bool:
+        """True when no Twilio credentials are configured: replies go to the local outbox."""
+        return self.twilio_account_sid is None
+
+    @property
+    def account_sid(self) -> str:
+        """The Twilio account SID in use (the sandbox one in sandbox mode)."""
+        return self.twilio_account_sid or SANDBOX_ACCOUNT_SID
+
+    @property
+    def auth_token(self) -> str:
+        """The Twilio auth token that signs webhooks and authenticates REST calls."""
+        if self.twilio_auth_token is None:
+            return SANDBOX_AUTH_TOKEN
+        return self.twilio_auth_token.get_secret_value()
+
+    @property
+    def twilio_rest_base_url(self) -> str:
+        """Where Messages and Calls requests go: Twilio, a test fake, or the sandbox outbox."""
+        if self.twilio_api_base_url:
+            return self.twilio_api_base_url.rstrip("/")
+        if self.sandbox:
+            return f"{self.public_base_url}/sandbox/twilio"
+        return "https://api.twilio.com"
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when an OpenAI-compatible endpoint is set; otherwise the demo responder answers."""
+        return bool(self.llm_base_url)
+
+    def safe_summary(self) -> dict[str, Any]:
+        """Configuration worth logging at start-up, with no secret in it."""
+        return {
+            "temporal_address": self.temporal_address,
+            "temporal_namespace": self.temporal_namespace,
+            "task_queue": self.temporal_task_queue,
+            "sandbox": self.sandbox,
+            "llm": self.llm_base_url or "demo responder",
+            "llm_model": self.llm_model,
+            "public_base_url": self.public_base_url,
+            "validate_signatures": self.twilio_validate_signatures,
+        }
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return Settings()

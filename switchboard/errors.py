@@ -1,0 +1,26 @@
+"""Stable error types raised by activities (``ApplicationError.type``).
+
+Workflows branch on these strings, never on message text::
+
+    ApplicationError
+    ├── LLMAuthError              non-retryable: the LLM rejected our key
+    ├── LLMBadRequest             non-retryable: the LLM rejected the request itself
+    ├── LLMUnavailable            retryable: timeouts, 429, 5xx, connection errors
+    ├── TwilioPermanentError      non-retryable: opted out (21610), invalid number (21211),
+    │                             WhatsApp window closed (63016), other 4xx
+    ├── TwilioAuthError           non-retryable: 401/403 from Twilio
+    └── TwilioUnavailable         retryable: 429 and 5xx; the outbox re-checks before resending
+"""
+
+from __future__ import annotations
+
+LLM_AUTH_ERROR = "LLMAuthError"
+LLM_BAD_REQUEST = "LLMBadRequest"
+LLM_UNAVAILABLE = "LLMUnavailable"
+TWILIO_PERMANENT_ERROR = "TwilioPermanentError"
+TWILIO_AUTH_ERROR = "TwilioAuthError"
+TWILIO_UNAVAILABLE = "TwilioUnavailable"
+
+TWILIO_OPTED_OUT = 21610
+TWILIO_INVALID_NUMBER = 21211
+TWILIO_WHATSAPP_WINDOW = 63016

@@ -1,0 +1,194 @@
+"""Typed messages that cross a process or workflow boundary.
+
+Every workflow input, signal, query result and activity input/output is one of these
+pydantic models, serialised by Temporal's pydantic data converter. Fields are only ever
+added with defaults, so running conversations keep replaying after an upgrade.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from switchboard.addresses import Channel
+
+
+class Role(StrEnum):
+    """Who said a transcript line."""
+
+    CUSTOMER = "customer"
+    ASSISTANT = "assistant"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class ConversationStatus(StrEnum):
+    """The ``ConversationStatus`` search attribute values."""
+
+    AI = "ai"
+    HANDOFF_PENDING = "handoff_pending"
+    HUMAN = "human"
+    CLOSED = "closed"
+
+
+class OptOut(StrEnum):
+    """Twilio Advanced Opt-Out keywords (``OptOutType``)."""
+
+    STOP = "STOP"
+    START = "START"
+    HELP = "HELP"
+
+
+class TranscriptEntry(BaseModel):
+    """One line of a conversation as the agent and operators see it."""
+
+    role: Role
+    text: str
+    channel: Channel
+    at: datetime
+    message_sid: str | None = None
+    delivery_status: str | None = None
+    turn: int | None = None
+
+
+class InboundMessage(BaseModel):
+    """A customer's SMS or WhatsApp message, as delivered to the conversation workflow."""
+
+    message_sid: str
+    customer: str = Field(description="E.164 number of the customer")
+    channel: Channel
+    from_address: str
+    to_address: str = Field(description="the business address the customer wrote to")
+    body: str
+    media_urls: list[str] = Field(default_factory=list)
+    profile_name: str | None = None
+    opt_out: OptOut | None = None
+    received_at: datetime
+
+
+class DeliveryStatusUpdate(BaseModel):
+    """A Twilio status callback for a message we sent."""
+
+    message_sid: str
+    status: str
+    error_code: int | None = None
+    at: datetime
+
+
+class CloseRequest(BaseModel):
+    """Ask a conversation to close now."""
+
+    reason: str = "closed by request"
+
+
+class DeliveryFailure(BaseModel):
+    """A reply Twilio refused for good (opted out, invalid number, WhatsApp window)."""
+
+    turn: int
+    channel: Channel
+    error_code: int | None
+    error_type: str
+    message: str
+    at: datetime
+
+
+class ConversationConfig(BaseModel):
+    """Behaviour settings a conversation run carries (from the process that started it)."""
+
+    idle_timeout_seconds: float = 3600.0
+    batch_window_seconds: float = 1.5
+    batch_window_cap_seconds: float = 8.0
+    max_transcript_entries: int = 200
+    max_seen_message_sids: int = 500
+    max_history_events: int | None = None
+
+
+class ConversationState(BaseModel):
+    """Everything a conversation knows; carried whole through continue-as-new."""
+
+    customer: str
+    status: ConversationStatus = ConversationStatus.AI
+    channels: list[Channel] = Field(default_factory=list)
+    active_channel: Channel | None = None
+    business_addresses: dict[Channel, str] = Field(default_factory=dict)
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    pending: list[InboundMessage] = Field(default_factory=list)
+    seen_message_sids: list[str] = Field(default_factory=list)
+    turn: int = 0
+    opted_out: bool = False
+    delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
+    last_activity: datetime | None = None
+    started_at: datetime | None = None
+    runs: int = 1
+
+
+class ConversationInput(BaseModel):
+    """The argument of ``ConversationWorkflow.run``."""
+
+    customer: str
+    config: ConversationConfig = Field(default_factory=ConversationConfig)
+    state: ConversationState | None = None
+
+
+class ConversationView(BaseModel):
+    """What the ``describe`` query answers: status, channels and the transcript."""
+
+    id: str
+    customer: str
+    status: ConversationStatus
+    channels: list[Channel]
+    active_channel: Channel | None
+    turn: int
+    opted_out: bool
+    last_activity: datetime | None
+    transcript: list[TranscriptEntry]
+    delivery_failures: list[DeliveryFailure]
+
+
+# --- activities -------------------------------------------------------------------------
+
+
+class ChatMessage(BaseModel):
+    """One OpenAI Chat Completions message."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str
+
+
+class LLMRequest(BaseModel):
+    """Input of the reply-generation activity: the conversation so far, oldest first."""
+
+    conversation_id: str
+    channel: Channel
+    turn: int
+    messages: list[ChatMessage]
+
+
+class LLMReply(BaseModel):
+    """What the model answered."""
+
+    text: str
+    model: str
+    demo: bool = False
+
+
+class SendMessageRequest(BaseModel):
+    """Input of the delivery activity. ``idempotency_key`` names this reply uniquely."""
+
+    idempotency_key: str
+    conversation_id: str
+    channel: Channel
+    to: str
+    from_: str
+    body: str
+
+
+class SendMessageResult(BaseModel):
+    """A message Twilio accepted (or had already accepted, when ``deduplicated``)."""
+
+    sid: str
+    status: str
+    deduplicated: bool = False

@@ -1,0 +1,129 @@
+"""The send outbox: makes every outbound message idempotent across retries and crashes.
+
+A reply is claimed under its idempotency key (conversation run + turn) before the Twilio
+call. A later attempt that finds the key already ``sent`` returns the recorded SID without
+calling Twilio; one that finds it ``sending`` (an earlier attempt died or timed out after
+the request left) asks Twilio whether the message exists before sending again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    key TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    to_address TEXT NOT NULL,
+    from_address TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL,
+    sid TEXT,
+    twilio_status TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    claimed_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One reply in the outbox."""
+
+    key: str
+    state: str
+    sid: str | None
+    twilio_status: str | None
+    attempts: int
+    claimed_at: float
+
+
+def sqlite_path(database_url: str) -> Path:
+    """The file behind a ``sqlite:///relative`` or ``sqlite:////absolute`` URL.
+
+    Raises:
+        ValueError: the URL is not a SQLite URL.
+    """
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix):
+        raise ValueError(
+            f"only sqlite:/// database URLs are supported by the outbox yet, got {database_url!r}"
+        )
+    return Path(database_url[len(prefix) :])
+
+
+class SqliteOutbox:
+    """Outbox in a SQLite file (WAL mode, safe for several processes on one host)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn.execute(_SCHEMA)
+        self._lock = asyncio.Lock()
+
+    async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
+        # sqlite3 blocks; run it off the event loop, one statement at a time.
+        async with self._lock:
+            return await asyncio.to_thread(fn, *args)
+
+    def _claim(
+        self, key: str, conversation_id: str, to: str, from_: str, body: str
+    ) -> OutboxRecord:
+        now = time.time()
+        self._conn.execute(
+            "INSERT OR IGNORE INTO outbox (key, conversation_id, to_address, from_address, body,"
+            " state, attempts, claimed_at, updated_at) VALUES (?, ?, ?, ?, ?, 'new', 0, ?, ?)",
+            (key, conversation_id, to, from_, body, now, now),
+        )
+        row = self._conn.execute(
+            "SELECT key, state, sid, twilio_status, attempts, claimed_at FROM outbox WHERE key = ?",
+            (key,),
+        ).fetchone()
+        return OutboxRecord(*row)
+
+    async def claim(
+        self, key: str, conversation_id: str, to: str, from_: str, body: str
+    ) -> OutboxRecord:
+        """Return the record for ``key``, creating it in state ``new`` if absent."""
+        return await self._run(self._claim, key, conversation_id, to, from_, body)
+
+    def _begin_attempt(self, key: str) -> None:
+        self._conn.execute(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?"
+            " WHERE key = ?",
+            (time.time(), key),
+        )
+
+    async def begin_attempt(self, key: str) -> None:
+        """Mark that a request for ``key`` is about to leave (its outcome is unknown until sent)."""
+        await self._run(self._begin_attempt, key)
+
+    def _mark(self, key: str, state: str, sid: str | None, status: str | None) -> None:
+        self._conn.execute(
+            "UPDATE outbox SET state = ?, sid = ?, twilio_status = ?, updated_at = ? WHERE key = ?",
+            (state, sid, status, time.time(), key),
+        )
+
+    async def mark_sent(self, key: str, sid: str, status: str) -> None:
+        """Record that Twilio accepted the message."""
+        await self._run(self._mark, key, "sent", sid, status)
+
+    async def mark_failed(self, key: str, status: str) -> None:
+        """Record that Twilio refused the message for good."""
+        await self._run(self._mark, key, "failed", None, status)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._conn.close()

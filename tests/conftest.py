@@ -1,0 +1,162 @@
+"""Shared fixtures: one real Temporal dev server per session, fakes and the real gateway per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from gateway.app import create_app
+from switchboard.addresses import Channel, conversation_id
+from switchboard.config import Settings
+from switchboard.devserver import DevServer
+from switchboard.models import ConversationView
+from switchboard.twilio_sim import TwilioWebhookClient, inbound_message_form
+from tests.fakes.fake_llm import FakeLLM
+from tests.fakes.fake_twilio import FakeTwilio
+from tests.fakes.server import free_port, serve
+from worker import build_worker
+from workflows.conversation import ConversationWorkflow
+
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "test-auth-token"
+BUSINESS_NUMBER = "+15005550001"
+LLM_KEY = "sk-test"
+
+
+def unique_customer() -> str:
+    """A fresh valid US number, so tests sharing one Temporal server never collide."""
+    return f"+1415{random.randint(2000000, 9999999)}"
+
+
+@pytest.fixture(scope="session")
+async def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevServer]:
+    server = DevServer(
+        port=free_port(),
+        ui_port=None,
+        db_file=tmp_path_factory.mktemp("temporal") / "temporal.db",
+    )
+    await server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def client(temporal_server: DevServer) -> Client:
+    return await Client.connect(temporal_server.address, data_converter=pydantic_data_converter)
+
+
+@dataclass
+class Stack:
+    """A running gateway + worker against the session's Temporal, with fake Twilio and LLM."""
+
+    settings: Settings
+    client: Client
+    twilio: FakeTwilio
+    llm: FakeLLM
+    gateway_url: str
+    webhooks: TwilioWebhookClient
+    http: httpx.AsyncClient
+
+    async def text(
+        self,
+        customer: str,
+        body: str,
+        *,
+        channel: Channel = Channel.SMS,
+        sid: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """The customer texts the business (a signed inbound webhook)."""
+        form = inbound_message_form(
+            customer, BUSINESS_NUMBER, body, channel=channel, message_sid=sid,
+            account_sid=ACCOUNT_SID, extra=extra,
+        )  # fmt: skip
+        return await self.webhooks.post("/twilio/messaging", form)
+
+    async def describe(self, customer: str) -> ConversationView:
+        handle = self.client.get_workflow_handle_for(
+            ConversationWorkflow.run, conversation_id(customer)
+        )
+        return await handle.query(ConversationWorkflow.describe)
+
+    async def eventually(
+        self, check: Callable[[], Awaitable[Any]], timeout: float = 10.0
+    ) -> Any:
+        """Retry ``check`` until it returns something truthy without raising."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                result = await check()
+                if result:
+                    return result
+            except Exception:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+            await asyncio.sleep(0.05)
+
+
+def stack_settings(tmp_path: Path, temporal: DevServer, **overrides: Any) -> Settings:
+    """Settings for a test stack; each test gets its own task queue and outbox."""
+    values: dict[str, Any] = {
+        "temporal_address": temporal.address,
+        "temporal_task_queue": f"conversations-{uuid.uuid4().hex[:8]}",
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+        "memory_database_url": f"sqlite:///{tmp_path / 'memory.db'}",
+        "message_batch_window": "0s",
+        "llm_api_key": LLM_KEY,
+        "llm_model": "test-model",
+        "log_format": "console",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    tmp_path: Path, temporal: DevServer, client: Client, *, worker: bool = True, **overrides: Any
+) -> AsyncIterator[Stack]:
+    twilio, llm = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN), FakeLLM(LLM_KEY)
+    async with serve(twilio.app) as twilio_url, serve(llm.app) as llm_url:
+        port = free_port()
+        settings = stack_settings(
+            tmp_path, temporal,
+            twilio_api_base_url=twilio_url,
+            llm_base_url=f"{llm_url}/v1",
+            public_base_url=f"http://127.0.0.1:{port}",
+            gateway_port=port,
+            **overrides,
+        )  # fmt: skip
+        async with (
+            serve(create_app(settings, client), port=port) as gateway_url,
+            httpx.AsyncClient(timeout=10) as http,
+            contextlib.AsyncExitStack() as stack,
+        ):
+            if worker:
+                running = await stack.enter_async_context(build_worker(client, settings))
+                await stack.enter_async_context(running)
+            yield Stack(
+                settings=settings, client=client, twilio=twilio, llm=llm,
+                gateway_url=gateway_url,
+                webhooks=TwilioWebhookClient(http, gateway_url, AUTH_TOKEN),
+                http=http,
+            )  # fmt: skip
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, temporal_server: DevServer, client: Client) -> AsyncIterator[Stack]:
+    async with running_stack(tmp_path, temporal_server, client) as running:
+        yield running

@@ -1,0 +1,72 @@
+"""The conversation worker: ``python worker.py``. All configuration comes from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.delivery import DeliveryActivities
+from activities.llm import LLMActivities
+from switchboard.config import Settings, get_settings
+from switchboard.logging import configure_logging
+from switchboard.outbox import SqliteOutbox, sqlite_path
+from switchboard.temporal import connect, ensure_search_attributes
+from switchboard.twilio_rest import TwilioRestClient
+from workflows import search_attributes
+from workflows.conversation import ConversationWorkflow
+
+log = structlog.get_logger("worker")
+
+
+@contextlib.asynccontextmanager
+async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """A worker for the conversation task queue, with its clients; closes them on exit."""
+    outbox = SqliteOutbox(sqlite_path(settings.memory_database_url))
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(15.0, connect=5.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+    ) as http:
+        rest = TwilioRestClient(
+            http, settings.twilio_rest_base_url, settings.account_sid, settings.auth_token
+        )
+        llm = LLMActivities(settings)
+        delivery = DeliveryActivities(settings, rest, outbox)
+        yield Worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            workflows=[ConversationWorkflow],
+            activities=[llm.generate_reply, delivery.send_message],
+            graceful_shutdown_timeout=timedelta(seconds=5),
+        )
+    outbox.close()
+
+
+async def main() -> None:
+    """Connect, register search attributes, and run until SIGINT or SIGTERM."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    log.info("worker_starting", **settings.safe_summary())
+    client = await connect(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace, search_attributes.ALL)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with build_worker(client, settings) as worker:
+        run = asyncio.create_task(worker.run())
+        await stop.wait()
+        log.info("worker_stopping")
+        await worker.shutdown()
+        await run
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,318 @@
+"""``ConversationWorkflow``: one long-running workflow per customer, across channels.
+
+The story of a run: customer messages arrive as signals and are recorded at once (deduplicated
+by ``MessageSid``); the main loop takes one turn at a time — generate a reply, send it — and
+waits otherwise. Texts that arrive within the batch window of each other are answered by one
+turn: a draft reply is generated as soon as the first text arrives and regenerated if another
+text follows before the window is quiet, so batching costs nothing when the model is slower
+than the window. After ``idle_timeout`` without activity the conversation closes. Handlers
+only record; all side effects happen in ``run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.delivery import DeliveryActivities
+    from activities.llm import LLMActivities
+    from switchboard import errors
+    from switchboard.addresses import channel_address
+    from switchboard.models import (
+        CloseRequest,
+        ConversationInput,
+        ConversationState,
+        ConversationStatus,
+        ConversationView,
+        DeliveryFailure,
+        DeliveryStatusUpdate,
+        InboundMessage,
+        LLMReply,
+        LLMRequest,
+        Role,
+        SendMessageRequest,
+    )
+    from workflows import search_attributes as sa
+    from workflows import state_ops
+    from workflows.policies import DELIVERY_ACTIVITY, LLM_ACTIVITY
+
+INBOUND_MESSAGE_SIGNAL = "inbound_message"
+"""Name of the signal that carries a customer message (used by signal-with-start)."""
+
+FALLBACK_REPLY = "Sorry, I'm having trouble answering right now. Please try again in a moment."
+
+
+@workflow.defn
+class ConversationWorkflow:
+    """A customer's conversation. Signals: ``inbound_message``, ``delivery_status``, ``close``.
+
+    Query ``describe`` for status, channels and transcript. From the Temporal CLI::
+
+        temporal workflow signal -w conv-+14155550100 --name close --input '{"reason": "done"}'
+    """
+
+    @workflow.init
+    def __init__(self, input: ConversationInput) -> None:
+        self._cfg = input.config
+        self._state = input.state or ConversationState(customer=input.customer)
+        self._close_reason: str | None = None
+        self._inbound_seq = 0
+
+    # --- the story ----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: ConversationInput) -> ConversationView:
+        """Answer the customer turn by turn until the conversation goes idle or is closed."""
+        if self._state.started_at is None:
+            self._state.started_at = workflow.now()
+        self._publish()
+        while True:
+            await self._wait_for_work()
+            if self._state.pending and self._close_reason is None:
+                await self._take_turn()
+            elif self._close_reason is not None or self._idle_expired():
+                break
+            elif self._should_continue_as_new():
+                await self._continue_as_new()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._state.pending:
+            # A text arrived while we were closing: it starts the next run, not the void.
+            await self._continue_as_new()
+        return self._close()
+
+    async def _wait_for_work(self) -> None:
+        remaining = self._idle_remaining()
+        if remaining <= timedelta(0):
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: (
+                    bool(self._state.pending)
+                    or self._close_reason is not None
+                    or self._should_continue_as_new()
+                ),
+                timeout=remaining,
+                timeout_summary="idle timeout",
+            )
+
+    async def _take_turn(self) -> None:
+        self._state.turn += 1
+        turn = self._state.turn
+        first_at = workflow.now()
+        while True:
+            answering = list(self._state.pending)
+            seq = self._inbound_seq
+            draft = workflow.start_activity_method(
+                LLMActivities.generate_reply,
+                self._llm_request(turn),
+                **LLM_ACTIVITY,
+                summary=f"turn {turn}",
+            )
+            if await self._quiet_since(seq, first_at):
+                break
+            draft.cancel()  # a newer text arrived: this draft answers a stale question
+            with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                await draft
+        reply = await self._finish_draft(draft)
+        answered = {m.message_sid for m in answering}
+        self._state.pending = [m for m in self._state.pending if m.message_sid not in answered]
+        await self._deliver(turn, reply)
+        self._publish()
+
+    async def _quiet_since(self, seq: int, first_at: datetime) -> bool:
+        """Wait until the batch window passes with no new text. False if one arrived."""
+        window = timedelta(seconds=self._cfg.batch_window_seconds)
+        if window <= timedelta(0):
+            return True
+        cap = timedelta(seconds=self._cfg.batch_window_cap_seconds)
+        remaining = min(window, first_at + cap - workflow.now())
+        if remaining <= timedelta(0):
+            return True
+        try:
+            await workflow.wait_condition(
+                lambda: self._inbound_seq != seq, timeout=remaining, timeout_summary="batch window"
+            )
+        except TimeoutError:
+            return True
+        return False
+
+    async def _finish_draft(self, draft: workflow.ActivityHandle[LLMReply]) -> str:
+        try:
+            reply = await draft
+        except ActivityError as exc:
+            workflow.logger.warning("reply generation failed: %s", exc.cause)
+            return FALLBACK_REPLY
+        return reply.text or FALLBACK_REPLY
+
+    async def _deliver(self, turn: int, text: str) -> None:
+        channel = self._state.active_channel
+        assert channel is not None
+        now = workflow.now()
+        if self._state.opted_out:
+            state_ops.append_line(
+                self._state, Role.SYSTEM, "reply withheld: customer opted out", channel, now
+            )
+            return
+        request = SendMessageRequest(
+            idempotency_key=f"{workflow.info().first_execution_run_id}:{turn}",
+            conversation_id=workflow.info().workflow_id,
+            channel=channel,
+            to=channel_address(self._state.customer, channel),
+            from_=self._state.business_addresses[channel],
+            body=text,
+        )
+        try:
+            sent = await workflow.execute_activity_method(
+                DeliveryActivities.send_message,
+                request,
+                **DELIVERY_ACTIVITY,
+                summary=f"reply {turn} by {channel}",
+            )
+        except ActivityError as exc:
+            self._record_delivery_failure(turn, text, exc)
+            return
+        state_ops.append_line(
+            self._state,
+            Role.ASSISTANT,
+            text,
+            channel,
+            workflow.now(),
+            message_sid=sent.sid,
+            delivery_status=sent.status,
+            turn=turn,
+        )
+
+    def _record_delivery_failure(self, turn: int, text: str, exc: ActivityError) -> None:
+        cause = exc.cause
+        error_type = cause.type if isinstance(cause, ApplicationError) else None
+        code = None
+        if isinstance(cause, ApplicationError) and cause.details:
+            detail = cause.details[0]
+            code = detail if isinstance(detail, int) else None
+        channel = self._state.active_channel
+        assert channel is not None
+        now = workflow.now()
+        self._state.delivery_failures.append(
+            DeliveryFailure(
+                turn=turn,
+                channel=channel,
+                error_code=code,
+                error_type=error_type or "ActivityError",
+                message=str(cause or exc),
+                at=now,
+            )
+        )
+        if code == errors.TWILIO_OPTED_OUT:
+            self._state.opted_out = True
+        state_ops.append_line(
+            self._state,
+            Role.ASSISTANT,
+            text,
+            channel,
+            now,
+            delivery_status="failed",
+            turn=turn,
+        )
+        workflow.logger.warning("reply %s not delivered: %s (code %s)", turn, error_type, code)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def _idle_remaining(self) -> timedelta:
+        last = self._state.last_activity or self._state.started_at or workflow.now()
+        return last + timedelta(seconds=self._cfg.idle_timeout_seconds) - workflow.now()
+
+    def _idle_expired(self) -> bool:
+        return self._idle_remaining() <= timedelta(0)
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or (
+            self._cfg.max_history_events is not None
+            and info.get_current_history_length() >= self._cfg.max_history_events
+        )
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            ConversationInput(
+                customer=self._state.customer,
+                config=self._cfg,
+                state=state_ops.trimmed_for_carry(self._state, self._cfg),
+            )
+        )
+
+    def _close(self) -> ConversationView:
+        self._state.status = ConversationStatus.CLOSED
+        self._publish()
+        workflow.logger.info("conversation closed: %s", self._close_reason or "idle")
+        return self.describe()
+
+    def _publish(self) -> None:
+        """Keep search attributes and the UI's current details in step with the state."""
+        workflow.upsert_search_attributes(
+            [
+                sa.CUSTOMER_ID.value_set(self._state.customer),
+                sa.CONVERSATION_CHANNELS.value_set([str(c) for c in self._state.channels]),
+                sa.CONVERSATION_STATUS.value_set(str(self._state.status)),
+            ]
+        )
+        last = self._state.transcript[-1] if self._state.transcript else None
+        details = f"**status** {self._state.status} · **turns** {self._state.turn}"
+        if last is not None:
+            details += f"\n\n**last** ({last.role}, {last.channel}): {last.text[:200]}"
+        workflow.set_current_details(details)
+
+    def _llm_request(self, turn: int) -> LLMRequest:
+        assert self._state.active_channel is not None
+        return LLMRequest(
+            conversation_id=workflow.info().workflow_id,
+            channel=self._state.active_channel,
+            turn=turn,
+            messages=state_ops.chat_history(self._state),
+        )
+
+    # --- handlers -----------------------------------------------------------------------
+
+    @workflow.signal(name=INBOUND_MESSAGE_SIGNAL)
+    def inbound_message(self, message: InboundMessage) -> None:
+        """A customer's SMS or WhatsApp message (duplicates by ``MessageSid`` are ignored)."""
+        new_channel = message.channel not in self._state.channels
+        if not state_ops.record_inbound(self._state, message, self._cfg):
+            workflow.logger.info("duplicate message %s ignored", message.message_sid)
+            return
+        self._inbound_seq += 1
+        if new_channel:
+            self._publish()
+
+    @workflow.signal
+    def delivery_status(self, update: DeliveryStatusUpdate) -> None:
+        """A Twilio status callback for one of our messages."""
+        state_ops.record_delivery_status(self._state, update)
+        if update.error_code == errors.TWILIO_OPTED_OUT:
+            self._state.opted_out = True
+
+    @workflow.signal
+    def close(self, request: CloseRequest) -> None:
+        """Close the conversation now."""
+        self._close_reason = request.reason
+
+    @workflow.query
+    def describe(self) -> ConversationView:
+        """Status, channels and transcript."""
+        return ConversationView(
+            id=workflow.info().workflow_id,
+            customer=self._state.customer,
+            status=self._state.status,
+            channels=list(self._state.channels),
+            active_channel=self._state.active_channel,
+            turn=self._state.turn,
+            opted_out=self._state.opted_out,
+            last_activity=self._state.last_activity,
+            transcript=list(self._state.transcript),
+            delivery_failures=list(self._state.delivery_failures),
+        )

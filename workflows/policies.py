@@ -1,0 +1,42 @@
+"""Retry policies and timeouts for every activity, in one place.
+
+Provider SDK retries are off everywhere; these presets are the only retry logic.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.common import RetryPolicy
+
+from switchboard import errors
+
+LLM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=20),
+    maximum_attempts=6,
+    non_retryable_error_types=[errors.LLM_AUTH_ERROR, errors.LLM_BAD_REQUEST],
+)
+"""Model calls: a handful of attempts, then the conversation apologises instead of hanging."""
+
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+    non_retryable_error_types=[errors.TWILIO_PERMANENT_ERROR, errors.TWILIO_AUTH_ERROR],
+)
+"""Twilio sends: retried until the schedule-to-close deadline; the outbox prevents doubles."""
+
+LLM_ACTIVITY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=90),
+    "schedule_to_close_timeout": timedelta(minutes=5),
+    "retry_policy": LLM_RETRY,
+}
+DELIVERY_ACTIVITY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=20),
+    "schedule_to_close_timeout": timedelta(hours=1),
+    "retry_policy": DELIVERY_RETRY,
+}

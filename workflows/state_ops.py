@@ -1,0 +1,107 @@
+"""Pure operations on ``ConversationState``: deterministic, no I/O, easy to unit test."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from switchboard.addresses import Channel
+from switchboard.models import (
+    ChatMessage,
+    ConversationConfig,
+    ConversationState,
+    DeliveryStatusUpdate,
+    InboundMessage,
+    OptOut,
+    Role,
+    TranscriptEntry,
+)
+
+# Later statuses win; a callback that arrives out of order never moves a message backwards.
+_STATUS_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 5,
+    "undelivered": 6,
+    "failed": 6,
+    "canceled": 6,
+}
+
+
+def record_inbound(
+    state: ConversationState, message: InboundMessage, cfg: ConversationConfig
+) -> bool:
+    """Add a customer message to the state. Returns False for a duplicate ``MessageSid``."""
+    if message.message_sid in state.seen_message_sids:
+        return False
+    state.seen_message_sids.append(message.message_sid)
+    del state.seen_message_sids[: -cfg.max_seen_message_sids]
+    if message.channel not in state.channels:
+        state.channels.append(message.channel)
+    state.active_channel = message.channel
+    state.business_addresses[message.channel] = message.to_address
+    state.last_activity = message.received_at
+    text = message.body
+    if message.media_urls:
+        text = f"{text}\n[{len(message.media_urls)} attachment(s)]".strip()
+    state.transcript.append(
+        TranscriptEntry(
+            role=Role.CUSTOMER,
+            text=text,
+            channel=message.channel,
+            at=message.received_at,
+            message_sid=message.message_sid,
+        )
+    )
+    if message.opt_out is OptOut.STOP:
+        state.opted_out = True
+    elif message.opt_out is OptOut.START:
+        state.opted_out = False
+    if message.opt_out is None:
+        state.pending.append(message)
+    return True
+
+
+def record_delivery_status(state: ConversationState, update: DeliveryStatusUpdate) -> bool:
+    """Apply a status callback to the matching assistant line. Returns True if it changed."""
+    for entry in reversed(state.transcript):
+        if entry.message_sid != update.message_sid:
+            continue
+        old = _STATUS_RANK.get(entry.delivery_status or "", -1)
+        if _STATUS_RANK.get(update.status, -1) <= old:
+            return False
+        entry.delivery_status = update.status
+        return True
+    return False
+
+
+def append_line(
+    state: ConversationState, role: Role, text: str, channel: Channel, at: datetime, **extra: object
+) -> TranscriptEntry:
+    """Append a transcript line and return it."""
+    entry = TranscriptEntry(role=role, text=text, channel=channel, at=at, **extra)
+    state.transcript.append(entry)
+    state.last_activity = at
+    return entry
+
+
+def chat_history(state: ConversationState) -> list[ChatMessage]:
+    """The transcript as Chat Completions messages (customer → user, others → assistant)."""
+    messages: list[ChatMessage] = []
+    for entry in state.transcript:
+        if entry.role is Role.CUSTOMER:
+            messages.append(ChatMessage(role="user", content=entry.text))
+        elif entry.role in (Role.ASSISTANT, Role.AGENT) and entry.delivery_status != "failed":
+            messages.append(ChatMessage(role="assistant", content=entry.text))
+    return messages
+
+
+def trimmed_for_carry(state: ConversationState, cfg: ConversationConfig) -> ConversationState:
+    """A copy small enough to carry through continue-as-new."""
+    carried = state.model_copy(deep=True)
+    carried.transcript = carried.transcript[-cfg.max_transcript_entries :]
+    carried.runs += 1
+    return carried
