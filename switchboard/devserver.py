@@ -41,6 +41,7 @@ class DevServer:
     ip: str = "127.0.0.1"
     log_level: str = "error"
     extra_args: list[str] = field(default_factory=list)
+    log_file: Path | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,9 +71,15 @@ class DevServer:
 
     async def start(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Start the server and wait until it accepts clients."""
+        output = subprocess.DEVNULL
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            output = self.log_file.open("ab")  # type: ignore[assignment]
         self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
             self.command(),
             stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, not it; we stop it
         )
         deadline = asyncio.get_running_loop().time() + timeout

@@ -79,4 +79,6 @@ class TwilioWebhookClient:
         """POST a form to the gateway, signed (or with the given ``signature``)."""
         sent_headers = {"X-Twilio-Signature": signature or self.signature(path, form)}
         sent_headers.update(headers or {})
-        return await self._http.post(f"{self._gateway}{path}", data=dict(form), headers=sent_headers)
+        return await self._http.post(
+            f"{self._gateway}{path}", data=dict(form), headers=sent_headers
+        )

@@ -1,4 +1,4 @@
-"""Shared fixtures: one real Temporal dev server per session, fakes and the real gateway per test."""
+"""Shared fixtures: one Temporal dev server per session; fakes and the real gateway per test."""
 
 from __future__ import annotations
 
@@ -90,9 +90,7 @@ class Stack:
         )
         return await handle.query(ConversationWorkflow.describe)
 
-    async def eventually(
-        self, check: Callable[[], Awaitable[Any]], timeout: float = 10.0
-    ) -> Any:
+    async def eventually(self, check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
         """Retry ``check`` until it returns something truthy without raising."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

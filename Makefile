@@ -1,0 +1,55 @@
+# Switchboard — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.installed: $(BIN)/uv pyproject.toml uv.lock
+	$(UV) sync --frozen --inexact --quiet
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(UV) sync --frozen --inexact --quiet --extra test
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the project
+install-test: $(VENV)/.installed-test ## Install the project with its test dependencies
+
+run: install ## Start Temporal (UI :8233), a worker and the gateway (:8000); Ctrl-C stops all
+	$(BIN)/python -m switchboard.run
+
+chat: install ## Text the running agent as a customer through the simulator (sandbox mode)
+	$(BIN)/python -m switchboard.simulator
+
+test: install-test ## Run the whole test suite (starts its own Temporal dev server and fakes)
+	$(BIN)/python -m pytest -q
+
+lint: install-test ## ruff (lint and format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install-test ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install-test ## Run the benchmarks (see benchmarks/README.md)
+	$(BIN)/python benchmarks/messaging.py
+
+lock: $(BIN)/uv ## Refresh uv.lock after changing dependencies
+	$(UV) lock
+
+clean: ## Remove local state (.data) and caches; keeps .venv
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install install-test run chat test lint format bench lock clean
