@@ -7,6 +7,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from switchboard import errors
 from switchboard.config import Settings
 from switchboard.models import SendMessageRequest, SendMessageResult
@@ -48,14 +49,15 @@ class DeliveryActivities:
                     bound.info("send_recovered", sid=found.sid)
                     return SendMessageResult(sid=found.sid, status=found.status, deduplicated=True)
             await self._outbox.begin_attempt(key)
-            sent = await self._rest.create_message(
-                {
-                    "To": request.to,
-                    "From": request.from_,
-                    "Body": request.body,
-                    "StatusCallback": self._status_callback,
-                }
-            )
+            async with heartbeating(1.0):
+                sent = await self._rest.create_message(
+                    {
+                        "To": request.to,
+                        "From": request.from_,
+                        "Body": request.body,
+                        "StatusCallback": self._status_callback,
+                    }
+                )
         except TwilioError as exc:
             raise await self._classify(key, exc) from exc
         except httpx.TransportError as exc:

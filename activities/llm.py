@@ -8,6 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.demo_responder import DEMO_MODEL, demo_reply
+from activities.heartbeat import heartbeating
 from switchboard import errors
 from switchboard.addresses import Channel
 from switchboard.config import Settings
@@ -53,10 +54,11 @@ class LLMActivities:
             log.info("demo_reply", conversation_id=request.conversation_id, turn=request.turn)
             return LLMReply(text=demo_reply(messages), model=DEMO_MODEL, demo=True)
         try:
-            completion = await self._client.chat.completions.create(
-                model=self._model,
-                messages=[m.model_dump() for m in messages],  # type: ignore[misc]
-            )
+            async with heartbeating():
+                completion = await self._client.chat.completions.create(
+                    model=self._model,
+                    messages=[m.model_dump() for m in messages],  # type: ignore[misc]
+                )
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise ApplicationError(
                 f"LLM rejected our credentials: {exc.status_code}",

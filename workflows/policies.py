@@ -32,11 +32,13 @@ DELIVERY_RETRY = RetryPolicy(
 
 LLM_ACTIVITY: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=90),
+    "heartbeat_timeout": timedelta(seconds=8),
     "schedule_to_close_timeout": timedelta(minutes=5),
     "retry_policy": LLM_RETRY,
 }
 DELIVERY_ACTIVITY: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=20),
+    "heartbeat_timeout": timedelta(seconds=4),
     "schedule_to_close_timeout": timedelta(hours=1),
     "retry_policy": DELIVERY_RETRY,
 }
