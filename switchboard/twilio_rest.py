@@ -14,13 +14,14 @@ from typing import Any
 import httpx
 
 
-@dataclass(frozen=True)
 class TwilioError(Exception):
     """A non-2xx answer from Twilio, with its error code when it gave one."""
 
-    http_status: int
-    code: int | None
-    message: str
+    def __init__(self, http_status: int, code: int | None, message: str) -> None:
+        super().__init__(http_status, code, message)
+        self.http_status = http_status
+        self.code = code
+        self.message = message
 
     def __str__(self) -> str:
         return f"Twilio {self.http_status} (code {self.code}): {self.message}"

@@ -154,7 +154,7 @@ class ConversationWorkflow:
         assert channel is not None
         now = workflow.now()
         if self._state.opted_out:
-            state_ops.append_line(
+            state_ops.record_reply(
                 self._state, Role.SYSTEM, "reply withheld: customer opted out", channel, now
             )
             return
@@ -176,7 +176,7 @@ class ConversationWorkflow:
         except ActivityError as exc:
             self._record_delivery_failure(turn, text, exc)
             return
-        state_ops.append_line(
+        state_ops.record_reply(
             self._state,
             Role.ASSISTANT,
             text,
@@ -209,7 +209,7 @@ class ConversationWorkflow:
         )
         if code == errors.TWILIO_OPTED_OUT:
             self._state.opted_out = True
-        state_ops.append_line(
+        state_ops.record_reply(
             self._state,
             Role.ASSISTANT,
             text,

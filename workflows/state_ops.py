@@ -78,13 +78,24 @@ def record_delivery_status(state: ConversationState, update: DeliveryStatusUpdat
     return False
 
 
-def append_line(
+def record_reply(
     state: ConversationState, role: Role, text: str, channel: Channel, at: datetime, **extra: object
 ) -> TranscriptEntry:
-    """Append a transcript line and return it."""
+    """Add the answer to a turn, placed before customer texts that arrived during the turn.
+
+    Texts that came in while the reply was being sent are answered by the next turn, so in
+    the transcript (and the model's history) they follow this reply, not precede it.
+    """
     entry = TranscriptEntry(role=role, text=text, channel=channel, at=at, **extra)
-    state.transcript.append(entry)
-    state.last_activity = at
+    unanswered = {m.message_sid for m in state.pending}
+    index = len(state.transcript)
+    while index > 0:
+        previous = state.transcript[index - 1]
+        if previous.role is not Role.CUSTOMER or previous.message_sid not in unanswered:
+            break
+        index -= 1
+    state.transcript.insert(index, entry)
+    state.last_activity = max(at, state.last_activity or at)
     return entry
 
 
