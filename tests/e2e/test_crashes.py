@@ -1,0 +1,160 @@
+"""Crashes: a worker killed mid-turn, the Temporal server restarted between turns."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from switchboard.config import Settings
+from switchboard.devserver import DevServer
+from switchboard.twilio_sim import new_sid
+from tests.conftest import running_stack, unique_customer
+from tests.fakes.fake_llm import FakeReply, last_user_text
+from tests.fakes.server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment a ``python worker.py`` process needs to join a test stack."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "LLM_"))}
+    env.update(
+        TEMPORAL_ADDRESS=settings.temporal_address,
+        TEMPORAL_TASK_QUEUE=settings.temporal_task_queue,
+        TWILIO_ACCOUNT_SID=settings.account_sid,
+        TWILIO_AUTH_TOKEN=settings.auth_token,
+        TWILIO_API_BASE_URL=settings.twilio_rest_base_url,
+        PUBLIC_BASE_URL=settings.public_base_url,
+        LLM_BASE_URL=str(settings.llm_base_url),
+        LLM_API_KEY="sk-test",
+        LLM_MODEL="test-model",
+        MEMORY_DATABASE_URL=settings.memory_database_url,
+        LOG_FORMAT="json",
+    )
+    return env
+
+
+class WorkerProcess:
+    """``python worker.py`` as a child process."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self._env = worker_env(settings)
+        self._log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self._log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "worker.py"], cwd=ROOT, env=self._env, stdout=out,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+async def test_worker_killed_mid_turn_yields_exactly_one_reply(
+    tmp_path: Path, temporal_server: DevServer, client: Client, workers: list[WorkerProcess]
+) -> None:
+    async with running_stack(tmp_path, temporal_server, client, worker=False) as s:
+        s.llm.responder = lambda messages: FakeReply(text=f"ok: {last_user_text(messages)}",
+                                                     delay=2.0)  # fmt: skip
+        first = WorkerProcess(s.settings, tmp_path / "worker.log")
+        workers.append(first)
+        first.start()
+        customer = unique_customer()
+        await s.text(customer, "don't lose me")
+        await s.llm.wait_for_requests(1, timeout=30)  # the worker is mid-turn, waiting on the LLM
+        first.kill()
+
+        s.llm.responder = lambda messages: FakeReply(text=f"ok: {last_user_text(messages)}")
+        second = WorkerProcess(s.settings, tmp_path / "worker.log")
+        workers.append(second)
+        second.start()
+        [message] = await s.twilio.wait_for_messages(1, timeout=60)
+        assert message["body"] == "ok: don't lose me"
+        await asyncio.sleep(3)  # the first attempt's LLM answer must not produce a second send
+        assert len(s.twilio.messages) == 1
+        view = await s.describe(customer)
+        assert [e.role for e in view.transcript] == ["customer", "assistant"]
+
+
+async def test_worker_killed_mid_send_yields_exactly_one_reply(
+    tmp_path: Path, temporal_server: DevServer, client: Client, workers: list[WorkerProcess]
+) -> None:
+    async with running_stack(tmp_path, temporal_server, client, worker=False) as s:
+        # Twilio queues the message, but the worker dies before it hears back.
+        s.twilio.fail_next(1, status=500, accept=True)
+        s.twilio.delay(3.0)
+        first = WorkerProcess(s.settings, tmp_path / "worker.log")
+        workers.append(first)
+        first.start()
+        customer = unique_customer()
+        await s.text(customer, "exactly once")
+        await s.twilio.wait_for_messages(1, timeout=30)
+        first.kill()
+        s.twilio.delay(0)
+        second = WorkerProcess(s.settings, tmp_path / "worker.log")
+        workers.append(second)
+        second.start()
+
+        async def answered() -> bool:
+            view = await s.describe(customer)
+            return view.transcript[-1].role == "assistant"
+
+        await s.eventually(answered, timeout=60)
+        assert len(s.twilio.messages) == 1
+        view = await s.describe(customer)
+        assert view.transcript[-1].message_sid == s.twilio.messages[0]["sid"]
+
+
+async def test_temporal_restart_between_turns_loses_nothing(
+    tmp_path: Path, temporal_server: DevServer
+) -> None:
+    server = DevServer(port=free_port(), ui_port=None, db_file=tmp_path / "restart.db")
+    await server.start()
+    try:
+        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+        async with running_stack(tmp_path, server, client) as s:
+            customer = unique_customer()
+            await s.text(customer, "my name is Ada")
+            await s.twilio.wait_for_messages(1)
+
+            server.stop()
+            await server.start()
+
+            sid = new_sid()  # Twilio retries a failed webhook with the same MessageSid
+
+            async def accepted() -> bool:
+                return (await s.text(customer, "what is my name?", sid=sid)).status_code == 200
+
+            await s.eventually(accepted, timeout=30)
+            await s.twilio.wait_for_messages(2, timeout=60)
+            history = [m["content"] for m in s.llm.requests[-1]["messages"][1:]]
+            assert history == ["my name is Ada", "echo: my name is Ada", "what is my name?"]
+    finally:
+        server.stop()
