@@ -12,6 +12,7 @@ import httpx
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.delivery import DeliveryActivities
 from activities.llm import LLMActivities
@@ -43,6 +44,20 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
             client,
             task_queue=settings.temporal_task_queue,
             workflows=[ConversationWorkflow],
+            workflow_runner=SandboxedWorkflowRunner(
+                # Our models and the libraries they use are deterministic and import-safe;
+                # passing them through saves re-importing them for every conversation run.
+                restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                    "switchboard",
+                    "activities",
+                    "pydantic",
+                    "pydantic_core",
+                    "structlog",
+                    "httpx",
+                    "openai",
+                    "phonenumbers",
+                )
+            ),
             activities=[llm.generate_reply, delivery.send_message],
             graceful_shutdown_timeout=timedelta(seconds=5),
         )

@@ -21,6 +21,9 @@ async def heartbeating(interval: float = 2.0) -> AsyncIterator[None]:
             await asyncio.sleep(interval)
             activity.heartbeat()
 
+    if activity.info().is_local:  # local activities cannot heartbeat
+        yield
+        return
     task = asyncio.create_task(beat())
     try:
         yield

@@ -26,6 +26,7 @@ def conversation_config(settings: Settings) -> ConversationConfig:
         idle_timeout_seconds=settings.conversation_idle_timeout.total_seconds(),
         batch_window_seconds=settings.message_batch_window.total_seconds(),
         max_history_events=settings.conversation_max_history_events,
+        local_activities=settings.conversation_local_activities,
     )
 
 

@@ -104,6 +104,7 @@ class ConversationConfig(BaseModel):
     max_transcript_entries: int = 200
     max_seen_message_sids: int = 500
     max_history_events: int | None = None
+    local_activities: bool = True
 
 
 class ConversationState(BaseModel):

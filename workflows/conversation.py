@@ -36,13 +36,22 @@ with workflow.unsafe.imports_passed_through():
         LLMRequest,
         Role,
         SendMessageRequest,
+        SendMessageResult,
     )
     from workflows import search_attributes as sa
     from workflows import state_ops
-    from workflows.policies import DELIVERY_ACTIVITY, LLM_ACTIVITY
+    from workflows.policies import (
+        DELIVERY_ACTIVITY,
+        DELIVERY_LOCAL_ACTIVITY,
+        LLM_ACTIVITY,
+        LLM_LOCAL_ACTIVITY,
+    )
 
 INBOUND_MESSAGE_SIGNAL = "inbound_message"
 """Name of the signal that carries a customer message (used by signal-with-start)."""
+
+ACTIVITY_FAILURES = (ActivityError, ApplicationError)
+"""How a failed activity surfaces: regular ones wrap the cause, local ones raise it as is."""
 
 FALLBACK_REPLY = "Sorry, I'm having trouble answering right now. Please try again in a moment."
 
@@ -62,6 +71,8 @@ class ConversationWorkflow:
         self._state = input.state or ConversationState(customer=input.customer)
         self._close_reason: str | None = None
         self._inbound_seq = 0
+        self._idle = False
+        self._published: tuple[object, ...] | None = None
 
     # --- the story ----------------------------------------------------------------------
 
@@ -71,34 +82,35 @@ class ConversationWorkflow:
         if self._state.started_at is None:
             self._state.started_at = workflow.now()
         self._publish()
+        idle_watch = asyncio.create_task(self._watch_idle())
         while True:
-            await self._wait_for_work()
+            await workflow.wait_condition(
+                lambda: (
+                    bool(self._state.pending)
+                    or self._close_reason is not None
+                    or self._idle
+                    or self._should_continue_as_new()
+                )
+            )
             if self._state.pending and self._close_reason is None:
                 await self._take_turn()
-            elif self._close_reason is not None or self._idle_expired():
+            elif self._close_reason is not None or self._idle:
                 break
             elif self._should_continue_as_new():
                 await self._continue_as_new()
+        idle_watch.cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._state.pending:
             # A text arrived while we were closing: it starts the next run, not the void.
             await self._continue_as_new()
         return self._close()
 
-    async def _wait_for_work(self) -> None:
-        remaining = self._idle_remaining()
-        if remaining <= timedelta(0):
-            return
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: (
-                    bool(self._state.pending)
-                    or self._close_reason is not None
-                    or self._should_continue_as_new()
-                ),
-                timeout=remaining,
-                timeout_summary="idle timeout",
-            )
+    async def _watch_idle(self) -> None:
+        # One timer per idle period, not one per turn: when it fires early because the
+        # conversation moved on, it sleeps again for what is left.
+        while (remaining := self._idle_remaining()) > timedelta(0):
+            await workflow.sleep(remaining, summary="idle timeout")
+        self._idle = True
 
     async def _take_turn(self) -> None:
         self._state.turn += 1
@@ -107,22 +119,39 @@ class ConversationWorkflow:
         while True:
             answering = list(self._state.pending)
             seq = self._inbound_seq
-            draft = workflow.start_activity_method(
-                LLMActivities.generate_reply,
-                self._llm_request(turn),
-                **LLM_ACTIVITY,
-                summary=f"turn {turn}",
-            )
+            draft = self._start_generation(turn)
             if await self._quiet_since(seq, first_at):
                 break
             draft.cancel()  # a newer text arrived: this draft answers a stale question
-            with contextlib.suppress(ActivityError, asyncio.CancelledError):
+            with contextlib.suppress(*ACTIVITY_FAILURES, asyncio.CancelledError):
                 await draft
         reply = await self._finish_draft(draft)
         answered = {m.message_sid for m in answering}
         self._state.pending = [m for m in self._state.pending if m.message_sid not in answered]
         await self._deliver(turn, reply)
         self._publish()
+
+    def _start_generation(self, turn: int) -> workflow.ActivityHandle[LLMReply]:
+        request = self._llm_request(turn)
+        if self._cfg.local_activities:
+            return workflow.start_local_activity_method(
+                LLMActivities.generate_reply, request, **LLM_LOCAL_ACTIVITY,
+                summary=f"turn {turn}",
+            )  # fmt: skip
+        return workflow.start_activity_method(
+            LLMActivities.generate_reply, request, **LLM_ACTIVITY, summary=f"turn {turn}"
+        )
+
+    async def _send(self, request: SendMessageRequest, turn: int) -> SendMessageResult:
+        summary = f"reply {turn} by {request.channel}"
+        if self._cfg.local_activities:
+            return await workflow.execute_local_activity_method(
+                DeliveryActivities.send_message, request, **DELIVERY_LOCAL_ACTIVITY,
+                summary=summary,
+            )  # fmt: skip
+        return await workflow.execute_activity_method(
+            DeliveryActivities.send_message, request, **DELIVERY_ACTIVITY, summary=summary
+        )
 
     async def _quiet_since(self, seq: int, first_at: datetime) -> bool:
         """Wait until the batch window passes with no new text. False if one arrived."""
@@ -144,8 +173,8 @@ class ConversationWorkflow:
     async def _finish_draft(self, draft: workflow.ActivityHandle[LLMReply]) -> str:
         try:
             reply = await draft
-        except ActivityError as exc:
-            workflow.logger.warning("reply generation failed: %s", exc.cause)
+        except ACTIVITY_FAILURES as exc:
+            workflow.logger.warning("reply generation failed: %s", exc)
             return FALLBACK_REPLY
         return reply.text or FALLBACK_REPLY
 
@@ -167,13 +196,8 @@ class ConversationWorkflow:
             body=text,
         )
         try:
-            sent = await workflow.execute_activity_method(
-                DeliveryActivities.send_message,
-                request,
-                **DELIVERY_ACTIVITY,
-                summary=f"reply {turn} by {channel}",
-            )
-        except ActivityError as exc:
+            sent = await self._send(request, turn)
+        except ACTIVITY_FAILURES as exc:
             self._record_delivery_failure(turn, text, exc)
             return
         state_ops.record_reply(
@@ -187,8 +211,8 @@ class ConversationWorkflow:
             turn=turn,
         )
 
-    def _record_delivery_failure(self, turn: int, text: str, exc: ActivityError) -> None:
-        cause = exc.cause
+    def _record_delivery_failure(self, turn: int, text: str, exc: Exception) -> None:
+        cause = exc.cause if isinstance(exc, ActivityError) else exc
         error_type = cause.type if isinstance(cause, ApplicationError) else None
         code = None
         if isinstance(cause, ApplicationError) and cause.details:
@@ -226,9 +250,6 @@ class ConversationWorkflow:
         last = self._state.last_activity or self._state.started_at or workflow.now()
         return last + timedelta(seconds=self._cfg.idle_timeout_seconds) - workflow.now()
 
-    def _idle_expired(self) -> bool:
-        return self._idle_remaining() <= timedelta(0)
-
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
         return info.is_continue_as_new_suggested() or (
@@ -254,13 +275,17 @@ class ConversationWorkflow:
 
     def _publish(self) -> None:
         """Keep search attributes and the UI's current details in step with the state."""
-        workflow.upsert_search_attributes(
-            [
-                sa.CUSTOMER_ID.value_set(self._state.customer),
-                sa.CONVERSATION_CHANNELS.value_set([str(c) for c in self._state.channels]),
-                sa.CONVERSATION_STATUS.value_set(str(self._state.status)),
-            ]
-        )
+        channels = [str(c) for c in self._state.channels]
+        published = (self._state.customer, tuple(channels), self._state.status)
+        if published != self._published:  # an upsert is a history event: only on change
+            workflow.upsert_search_attributes(
+                [
+                    sa.CUSTOMER_ID.value_set(self._state.customer),
+                    sa.CONVERSATION_CHANNELS.value_set(channels),
+                    sa.CONVERSATION_STATUS.value_set(str(self._state.status)),
+                ]
+            )
+            self._published = published
         last = self._state.transcript[-1] if self._state.transcript else None
         details = f"**status** {self._state.status} · **turns** {self._state.turn}"
         if last is not None:

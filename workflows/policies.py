@@ -42,3 +42,17 @@ DELIVERY_ACTIVITY: dict[str, Any] = {
     "schedule_to_close_timeout": timedelta(hours=1),
     "retry_policy": DELIVERY_RETRY,
 }
+
+# Text turns run their activities locally by default: no task-queue round trip per step,
+# which on a small server is most of a turn's latency (see benchmarks/README.md). A dead
+# worker is noticed through the workflow task timeout instead of a heartbeat.
+LLM_LOCAL_ACTIVITY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=90),
+    "schedule_to_close_timeout": timedelta(minutes=5),
+    "retry_policy": LLM_RETRY,
+}
+DELIVERY_LOCAL_ACTIVITY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=20),
+    "schedule_to_close_timeout": timedelta(hours=1),
+    "retry_policy": DELIVERY_RETRY,
+}

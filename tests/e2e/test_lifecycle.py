@@ -122,7 +122,7 @@ async def test_continue_as_new_keeps_the_conversation(
     tmp_path: Path, temporal_server: DevServer, client: Client
 ) -> None:
     async with running_stack(
-        tmp_path, temporal_server, client, conversation_max_history_events=40
+        tmp_path, temporal_server, client, conversation_max_history_events=20
     ) as s:
         customer = unique_customer()
         handle = client.get_workflow_handle(conversation_id(customer))

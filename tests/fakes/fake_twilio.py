@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -75,6 +76,7 @@ class FakeTwilio:
         self._rejections: dict[str, tuple[int, int]] = {}
         self._delay = 0.0
         self._changes = Changes()
+        self.on_accept: Callable[[dict[str, Any]], None] | None = None  # benchmarks time arrivals
         self.app = self._build_app()
 
     # ----------------------------------------------------------------- helpers
@@ -163,6 +165,8 @@ class FakeTwilio:
             "form": form,
         }
         self.messages.append(message)
+        if self.on_accept is not None:
+            self.on_accept(message)
         return message
 
     def _matches(self, message: dict[str, Any], query: dict[str, str]) -> bool:

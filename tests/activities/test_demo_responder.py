@@ -1,0 +1,111 @@
+"""The offline demo responder and the system prompt sent to a real model."""
+
+from __future__ import annotations
+
+import pytest
+
+from activities.demo_responder import DEMO_MARK, demo_reply
+from activities.llm import build_messages
+from switchboard.addresses import Channel
+from switchboard.models import ChatMessage, LLMRequest
+
+HINT = "LLM_BASE_URL"
+
+
+def user(text: str) -> ChatMessage:
+    return ChatMessage(role="user", content=text)
+
+
+def assistant(text: str) -> ChatMessage:
+    return ChatMessage(role="assistant", content=text)
+
+
+def conversation(*texts: str) -> list[ChatMessage]:
+    """Alternating customer and demo turns, each demo turn answered by ``demo_reply``."""
+    messages: list[ChatMessage] = []
+    for text in texts:
+        messages.append(user(text))
+        messages.append(assistant(demo_reply(messages)))
+    return messages
+
+
+@pytest.mark.parametrize(
+    "text", ["hello", "my name is Ada", "I want a human", "call me back", "who am I?", ""]
+)
+def test_replies_are_marked_demo(text: str) -> None:
+    assert demo_reply([user(text)]).startswith(f"{DEMO_MARK} ")
+
+
+def test_echoes_the_message() -> None:
+    assert 'You said: "what are your hours?"' in demo_reply([user("what are your hours?")])
+
+
+def test_greets_by_name() -> None:
+    assert "Nice to meet you, Ada!" in demo_reply([user("Hi, my name is Ada")])
+
+
+def test_remembers_the_name_across_messages() -> None:
+    messages = conversation("Hi, my name is Ada", "what are your hours?")
+    assert "Thanks, Ada." in messages[-1].content
+    messages.append(user("what's my name?"))
+    assert "You told me your name is Ada." in demo_reply(messages)
+
+
+def test_remembers_the_name_with_a_system_prompt_first() -> None:
+    request = LLMRequest(
+        conversation_id="conv-+14155550100",
+        channel=Channel.SMS,
+        turn=2,
+        messages=[user("my name is Ada"), assistant("[demo] Nice"), user("who am i")],
+    )
+    assert "your name is Ada" in demo_reply(build_messages("Be helpful.", request))
+
+
+def test_without_a_name() -> None:
+    reply = demo_reply([user("hello"), assistant("[demo] hi"), user("what is my name?")])
+    assert "You have not told me your name." in reply
+
+
+def test_hint_only_on_the_first_turn() -> None:
+    assert HINT in demo_reply([user("hello")])
+    messages = conversation("hello", "still there?", "bye")
+    assert HINT in messages[1].content
+    assert HINT not in messages[3].content
+    assert HINT not in messages[5].content
+
+
+def test_is_deterministic() -> None:
+    messages = [user("my name is Ada"), assistant("x"), user("hello")]
+    assert demo_reply(messages) == demo_reply(list(messages))
+
+
+def test_long_messages_are_truncated() -> None:
+    reply = demo_reply([user("x" * 1000)])
+    assert "x" * 200 in reply
+    assert "x" * 201 not in reply
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+def test_build_messages_puts_one_system_message_first(channel: Channel) -> None:
+    history = [user("hello"), assistant("hi"), user("my name is Ada")]
+    request = LLMRequest(
+        conversation_id="conv-+14155550100", channel=channel, turn=2, messages=history
+    )
+    messages = build_messages("You are Switchboard's test agent.", request)
+    assert [m.role for m in messages].count("system") == 1
+    system = messages[0]
+    assert system.role == "system"
+    assert system.content.startswith("You are Switchboard's test agent.")
+    assert len(system.content) > len("You are Switchboard's test agent.")
+    assert messages[1:] == history
+
+
+def test_build_messages_channel_hints_differ() -> None:
+    def system_for(channel: Channel) -> str:
+        request = LLMRequest(conversation_id="c", channel=channel, turn=1, messages=[])
+        return build_messages("instr", request)[0].content
+
+    assert "SMS" in system_for(Channel.SMS)
+    assert "WhatsApp" in system_for(Channel.WHATSAPP)
+    assert "phone call" in system_for(Channel.VOICE)
+    assert len({system_for(c) for c in Channel}) == len(Channel)
