@@ -11,7 +11,7 @@ from datetime import timedelta
 import httpx
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.delivery import DeliveryActivities
@@ -25,6 +25,24 @@ from workflows import search_attributes
 from workflows.conversation import ConversationWorkflow
 
 log = structlog.get_logger("worker")
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """The sandbox in development and tests; none in production, where it costs CPU per turn.
+
+    The sandbox re-imports the workflow module for every conversation run and proxies every
+    activation; measured in ``benchmarks/``, that is about a third of a worker's CPU per
+    message. Determinism is instead proven in CI: the replay tests run every recorded history
+    through the sandboxed runner (``tests/workflows/test_replay.py``).
+    """
+    if settings.workflow_sandbox:
+        return SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "switchboard", "activities", "pydantic", "pydantic_core", "structlog",
+                "httpx", "openai", "phonenumbers",
+            )
+        )  # fmt: skip
+    return UnsandboxedWorkflowRunner()
 
 
 @contextlib.asynccontextmanager
@@ -44,20 +62,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
             client,
             task_queue=settings.temporal_task_queue,
             workflows=[ConversationWorkflow],
-            workflow_runner=SandboxedWorkflowRunner(
-                # Our models and the libraries they use are deterministic and import-safe;
-                # passing them through saves re-importing them for every conversation run.
-                restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                    "switchboard",
-                    "activities",
-                    "pydantic",
-                    "pydantic_core",
-                    "structlog",
-                    "httpx",
-                    "openai",
-                    "phonenumbers",
-                )
-            ),
+            workflow_runner=workflow_runner(settings),
             activities=[llm.generate_reply, delivery.send_message],
             graceful_shutdown_timeout=timedelta(seconds=5),
         )

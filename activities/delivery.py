@@ -48,7 +48,6 @@ class DeliveryActivities:
                     await self._outbox.mark_sent(key, found.sid, found.status)
                     bound.info("send_recovered", sid=found.sid)
                     return SendMessageResult(sid=found.sid, status=found.status, deduplicated=True)
-            await self._outbox.begin_attempt(key)
             async with heartbeating(1.0):
                 sent = await self._rest.create_message(
                     {

@@ -18,7 +18,7 @@ _NAME = re.compile(r"\bmy name is ([A-Za-z][\w'-]{0,40})", re.IGNORECASE)
 
 
 def _remembered_name(messages: list[ChatMessage]) -> str | None:
-    for message in messages:
+    for message in reversed(messages):  # the latest name given wins
         if message.role == "user" and (match := _NAME.search(message.content)):
             return match.group(1)
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import openai
+from openai.types.chat import ChatCompletion
 import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -55,9 +56,13 @@ class LLMActivities:
             return LLMReply(text=demo_reply(messages), model=DEMO_MODEL, demo=True)
         try:
             async with heartbeating():
-                completion = await self._client.chat.completions.create(
-                    model=self._model,
-                    messages=[m.model_dump() for m in messages],  # type: ignore[misc]
+                # The client's own request path (auth, errors, parsing) without the per-call
+                # walk over typed params that ``chat.completions.create`` does: our messages
+                # are already validated models, and that walk was a tenth of a worker's CPU.
+                completion = await self._client.post(
+                    "/chat/completions",
+                    body={"model": self._model, "messages": [m.model_dump() for m in messages]},
+                    cast_to=ChatCompletion,
                 )
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise ApplicationError(

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     message_batch_window: Duration = timedelta(seconds=1.5)
     conversation_max_history_events: int | None = None
     conversation_local_activities: bool = True
+    workflow_sandbox: bool = True
     voice_drop_followup: bool = True
 
     # Handoff (used by later features; validated now so misconfiguration fails at start)

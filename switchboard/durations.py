@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -18,9 +19,7 @@ def parse_duration(value: str | float | int | timedelta) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
+        return _checked(float(value))
     text = value.strip().lower().replace(" ", "")
     if not text:
         raise ValueError("empty duration")
@@ -37,6 +36,15 @@ def parse_duration(value: str | float | int | timedelta) -> timedelta:
             raise ValueError(
                 f"not a duration: {value!r} (use e.g. 90s, 10m, 1h30m or seconds)"
             ) from None
+    return _checked(seconds)
+
+
+def _checked(seconds: float) -> timedelta:
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be finite")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError as exc:
+        raise ValueError("duration too large") from exc

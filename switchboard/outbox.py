@@ -82,33 +82,36 @@ class SqliteOutbox:
         self, key: str, conversation_id: str, to: str, from_: str, body: str
     ) -> OutboxRecord:
         now = time.time()
-        self._conn.execute(
-            "INSERT OR IGNORE INTO outbox (key, conversation_id, to_address, from_address, body,"
-            " state, attempts, claimed_at, updated_at) VALUES (?, ?, ?, ?, ?, 'new', 0, ?, ?)",
-            (key, conversation_id, to, from_, body, now, now),
-        )
-        row = self._conn.execute(
-            "SELECT key, state, sid, twilio_status, attempts, claimed_at FROM outbox WHERE key = ?",
-            (key,),
-        ).fetchone()
+        with self._conn:  # one transaction: the record as it was, and this attempt begun
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(
+                "INSERT OR IGNORE INTO outbox (key, conversation_id, to_address, from_address,"
+                " body, state, attempts, claimed_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, 'new', 0, ?, ?)",
+                (key, conversation_id, to, from_, body, now, now),
+            )
+            row = self._conn.execute(
+                "SELECT key, state, sid, twilio_status, attempts, claimed_at FROM outbox"
+                " WHERE key = ?",
+                (key,),
+            ).fetchone()
+            if row[1] != "sent":
+                self._conn.execute(
+                    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?"
+                    " WHERE key = ?",
+                    (now, key),
+                )
         return OutboxRecord(*row)
 
     async def claim(
         self, key: str, conversation_id: str, to: str, from_: str, body: str
     ) -> OutboxRecord:
-        """Return the record for ``key``, creating it in state ``new`` if absent."""
+        """Begin an attempt to send ``key``; returns the record as it was before this attempt.
+
+        A ``new`` record was never tried; ``sending`` means an earlier attempt left with no
+        answer seen; ``sent`` means nothing must be sent (and no attempt is begun).
+        """
         return await self._run(self._claim, key, conversation_id, to, from_, body)
-
-    def _begin_attempt(self, key: str) -> None:
-        self._conn.execute(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?"
-            " WHERE key = ?",
-            (time.time(), key),
-        )
-
-    async def begin_attempt(self, key: str) -> None:
-        """Mark that a request for ``key`` is about to leave (its outcome is unknown until sent)."""
-        await self._run(self._begin_attempt, key)
 
     def _mark(self, key: str, state: str, sid: str | None, status: str | None) -> None:
         self._conn.execute(

@@ -78,12 +78,12 @@ class TwilioRestClient:
 
         Used to learn whether an attempt whose outcome we never saw reached Twilio.
         """
-        params = {"To": to, "From": from_, "DateSent>": since.date().isoformat(), "PageSize": "50"}
+        slack = since - timedelta(seconds=5)  # clocks of two hosts
+        params = {"To": to, "From": from_, "DateSent>": slack.date().isoformat(), "PageSize": "50"}
         response = await self._http.get(
             f"{self._account}/Messages.json", params=params, auth=self._auth
         )
         data = self._check(response)
-        slack = since - timedelta(seconds=5)  # clocks of two hosts
         for item in data.get("messages") or []:
             message = _parse_message(item)
             if message.body != body or message.to != to:

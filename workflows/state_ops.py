@@ -31,6 +31,10 @@ _STATUS_RANK = {
 }
 
 
+# Replies the customer never received stay in the transcript but not in the model's history.
+_UNSEEN = frozenset({"failed", "undelivered", "canceled"})
+
+
 def record_inbound(
     state: ConversationState, message: InboundMessage, cfg: ConversationConfig
 ) -> bool:
@@ -38,7 +42,7 @@ def record_inbound(
     if message.message_sid in state.seen_message_sids:
         return False
     state.seen_message_sids.append(message.message_sid)
-    del state.seen_message_sids[: -cfg.max_seen_message_sids]
+    del state.seen_message_sids[: -max(1, cfg.max_seen_message_sids)]
     if message.channel not in state.channels:
         state.channels.append(message.channel)
     state.active_channel = message.channel
@@ -105,7 +109,7 @@ def chat_history(state: ConversationState) -> list[ChatMessage]:
     for entry in state.transcript:
         if entry.role is Role.CUSTOMER:
             messages.append(ChatMessage(role="user", content=entry.text))
-        elif entry.role in (Role.ASSISTANT, Role.AGENT) and entry.delivery_status != "failed":
+        elif entry.role in (Role.ASSISTANT, Role.AGENT) and entry.delivery_status not in _UNSEEN:
             messages.append(ChatMessage(role="assistant", content=entry.text))
     return messages
 
@@ -113,6 +117,6 @@ def chat_history(state: ConversationState) -> list[ChatMessage]:
 def trimmed_for_carry(state: ConversationState, cfg: ConversationConfig) -> ConversationState:
     """A copy small enough to carry through continue-as-new."""
     carried = state.model_copy(deep=True)
-    carried.transcript = carried.transcript[-cfg.max_transcript_entries :]
+    carried.transcript = carried.transcript[-max(1, cfg.max_transcript_entries) :]
     carried.runs += 1
     return carried

@@ -109,3 +109,9 @@ def test_build_messages_channel_hints_differ() -> None:
     assert "WhatsApp" in system_for(Channel.WHATSAPP)
     assert "phone call" in system_for(Channel.VOICE)
     assert len({system_for(c) for c in Channel}) == len(Channel)
+
+
+def test_the_latest_name_given_wins() -> None:
+    messages = [user("my name is Ada"), assistant("x"), user("my name is Bob"), assistant("y"),
+                user("who am I?")]  # fmt: skip
+    assert "your name is Bob" in demo_reply(messages)

@@ -43,32 +43,25 @@ async def test_claim_creates_a_new_record(outbox: SqliteOutbox) -> None:
     assert before - 1 <= record.claimed_at <= time.time() + 1
 
 
-async def test_claim_again_returns_the_same_record(outbox: SqliteOutbox) -> None:
+async def test_each_claim_begins_an_attempt_and_reports_the_state_before(
+    outbox: SqliteOutbox,
+) -> None:
     first = await outbox.claim(KEY, CONV, TO, FROM, "hello")
     second = await outbox.claim(KEY, CONV, TO, FROM, "a different body")
-    assert second == first
+    assert (second.state, second.attempts) == ("sending", 1)  # the first attempt's outcome
+    assert second.claimed_at == first.claimed_at  # the first claim's time is kept
+    third = await outbox.claim(KEY, CONV, TO, FROM, "hello")
+    assert (third.state, third.attempts) == ("sending", 2)
 
 
 async def test_keys_are_independent(outbox: SqliteOutbox) -> None:
     await outbox.claim(KEY, CONV, TO, FROM, "hello")
-    await outbox.begin_attempt(KEY)
     other = await outbox.claim(f"{KEY}-other", CONV, TO, FROM, "hello")
     assert (other.state, other.attempts) == ("new", 0)
 
 
-async def test_begin_attempt_marks_sending(outbox: SqliteOutbox) -> None:
-    await outbox.claim(KEY, CONV, TO, FROM, "hello")
-    await outbox.begin_attempt(KEY)
-    record = await outbox.claim(KEY, CONV, TO, FROM, "hello")
-    assert (record.state, record.attempts) == ("sending", 1)
-    await outbox.begin_attempt(KEY)
-    record = await outbox.claim(KEY, CONV, TO, FROM, "hello")
-    assert (record.state, record.attempts) == ("sending", 2)
-
-
-async def test_mark_sent_is_durable(outbox: SqliteOutbox, db_file: Path) -> None:
+async def test_sent_is_durable_and_begins_no_attempt(outbox: SqliteOutbox, db_file: Path) -> None:
     claimed = await outbox.claim(KEY, CONV, TO, FROM, "hello")
-    await outbox.begin_attempt(KEY)
     await outbox.mark_sent(KEY, "SM" + "f" * 32, "queued")
     record = await outbox.claim(KEY, CONV, TO, FROM, "hello")
     assert (record.state, record.sid, record.twilio_status) == ("sent", "SM" + "f" * 32, "queued")
@@ -80,14 +73,12 @@ async def test_mark_sent_is_durable(outbox: SqliteOutbox, db_file: Path) -> None
         reopened.close()
     assert seen.state == "sent"
     assert seen.sid == "SM" + "f" * 32
-    assert seen.twilio_status == "queued"
-    assert seen.attempts == 1
+    assert seen.attempts == 1  # claims after "sent" begin nothing
     assert seen.claimed_at == claimed.claimed_at
 
 
 async def test_mark_failed(outbox: SqliteOutbox) -> None:
     await outbox.claim(KEY, CONV, TO, FROM, "hello")
-    await outbox.begin_attempt(KEY)
     await outbox.mark_failed(KEY, "21610")
     record = await outbox.claim(KEY, CONV, TO, FROM, "hello")
     assert (record.state, record.sid, record.twilio_status) == ("failed", None, "21610")

@@ -285,6 +285,9 @@ def test_chat_history_roles() -> None:
     record_reply(state, Role.AGENT, "a human here", Channel.SMS, at(3))
     record_reply(state, Role.ASSISTANT, "lost", Channel.SMS, at(4), delivery_status="failed")
     record_reply(state, Role.ASSISTANT, "queued", Channel.SMS, at(5), delivery_status="queued")
+    record_reply(
+        state, Role.ASSISTANT, "bounced", Channel.SMS, at(6), delivery_status="undelivered"
+    )
     record_inbound(state, message("SM2", "thanks"), CFG)
     assert chat_history(state) == [
         ChatMessage(role="user", content="hello"),
