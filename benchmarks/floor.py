@@ -1,8 +1,8 @@
 """The Temporal floor: the smallest signal → activity paths, measured beside the product.
 
-``FloorWorkflow`` answers each signal with two no-op activities in a row, the shape of a
-text turn (generate, then send) with no work in either. Start times are recorded in the
-process that sent the signal, so the worker must run in that process.
+``FloorWorkflow`` answers each signal with two no-op activities in a row (regular ones, or
+local ones), the shape of a text turn — generate, then send — with no work in either. Start
+times are recorded in the process that sent the signal, so the worker runs in that process.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class FloorWorkflow:
         self._done = False
 
     @workflow.run
-    async def run(self) -> None:
+    async def run(self, local: bool) -> None:
         """Serve signals until told to stop."""
         timeout = timedelta(seconds=10)
         while True:
@@ -50,8 +50,13 @@ class FloorWorkflow:
             if not self._queue:
                 return
             sent_at = self._queue.pop(0)
-            await workflow.execute_activity("floor_first", sent_at, start_to_close_timeout=timeout)
-            await workflow.execute_activity("floor_second", sent_at, start_to_close_timeout=timeout)
+            for name in ("floor_first", "floor_second"):
+                if local:
+                    await workflow.execute_local_activity(
+                        name, sent_at, start_to_close_timeout=timeout
+                    )
+                else:
+                    await workflow.execute_activity(name, sent_at, start_to_close_timeout=timeout)
 
     @workflow.signal
     def ping(self, sent_at: float) -> None:

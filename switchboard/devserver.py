@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import shutil
 import signal
@@ -18,6 +19,18 @@ SEARCH_ATTRIBUTES = {
     "ConversationChannels": "KeywordList",
     "ConversationStatus": "Keyword",
 }
+
+
+def _detach_but_die_with_parent() -> None:
+    # Own session: a terminal's Ctrl-C reaches only us, and we stop the server in order.
+    # Parent-death signal: if we are killed outright, the server does not outlive us.
+    os.setsid()
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def temporal_cli() -> str:
@@ -80,7 +93,7 @@ class DevServer:
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C in a terminal reaches us, not it; we stop it
+            preexec_fn=_detach_but_die_with_parent,
         )
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

@@ -1,0 +1,82 @@
+"""Pieces shared by the benchmarks: percentiles, CPU accounting, child processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of seconds, in milliseconds."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index] * 1000
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """n, p50/p95/p99/max and mean in ms."""
+    if not values:
+        return {"n": 0}
+    return {
+        "n": len(values),
+        "p50": round(pct(values, 50), 2),
+        "p95": round(pct(values, 95), 2),
+        "p99": round(pct(values, 99), 2),
+        "max": round(max(values) * 1000, 2),
+        "mean": round(statistics.fmean(values) * 1000, 2),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by named processes between ``start`` and ``stop``."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._before: dict[str, float] = {}
+
+    def start(self) -> None:
+        """Take the first reading."""
+        self._before = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+
+    def per_item_ms(self, items: int) -> dict[str, float]:
+        """Milliseconds of CPU per item for each process since ``start``."""
+        return {
+            name: round((cpu_seconds(pid) - self._before[name]) * 1000 / max(1, items), 2)
+            for name, pid in self._pids.items()
+        }
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``python ARGS`` in the repository root, output to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+
+
+async def wait_healthy(url: str) -> None:
+    """Wait until a gateway's /healthz answers 200."""
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            try:
+                if (await http.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"gateway at {url} not healthy")
