@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import openai
-from openai.types.chat import ChatCompletion
 import structlog
+from openai.types.chat import ChatCompletion
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from switchboard.devserver import detach_and_die_with_parent
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -66,7 +68,8 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
     """Start ``python ARGS`` in the repository root, output to ``log``."""
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+                                stderr=subprocess.STDOUT,
+                                preexec_fn=detach_and_die_with_parent)  # fmt: skip
 
 
 async def wait_healthy(url: str) -> None:

@@ -32,16 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
+from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.floor import FloorClock, FloorWorkflow
 from benchmarks.harness import ROOT, CpuMeter, spawn, summary, wait_healthy
+from benchmarks.loadgen import RawHttpPool
 from switchboard.devserver import DevServer
-from switchboard.twilio_sim import TwilioWebhookClient, inbound_message_form
+from switchboard.twilio_sim import inbound_message_form
 from tests.fakes.fake_llm import FakeLLM
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.fakes.server import free_port, serve
@@ -53,29 +54,52 @@ BUSINESS = "+15005550001"
 
 @dataclass
 class Tracker:
-    """Send times by message text, webhook acks, and Twilio arrival times."""
+    """What was sent and acknowledged, and which replies reached Twilio when.
+
+    The fake LLM echoes the customer's last text. A reply answers every text of that
+    customer up to the one it echoes: texts that queued up while the customer's previous
+    turn ran are answered together, by design, in one reply.
+    """
 
     sent: dict[str, float] = field(default_factory=dict)
+    accepted: set[str] = field(default_factory=set)
     acks: list[float] = field(default_factory=list)
-    arrivals: dict[str, list[float]] = field(default_factory=dict)
     failures: Counter[int] = field(default_factory=Counter)
+    by_customer: dict[str, list[str]] = field(default_factory=dict)
+    answered_at: dict[str, float] = field(default_factory=dict)
+    replies: Counter[str] = field(default_factory=Counter)
+
+    def record_send(self, customer: str, text: str, at: float) -> None:
+        """A text is about to be sent."""
+        self.sent[text] = at
+        self.by_customer.setdefault(customer.removeprefix("whatsapp:"), []).append(text)
 
     def on_accept(self, message: dict[str, Any]) -> None:
-        """Fake Twilio accepted a message: note when (the reply echoes the text)."""
-        text = str(message["body"]).removeprefix("echo: ")
-        self.arrivals.setdefault(text, []).append(time.perf_counter())
+        """Fake Twilio accepted a reply."""
+        now = time.perf_counter()
+        echoed = str(message["body"]).removeprefix("echo: ")
+        self.replies[echoed] += 1
+        texts = self.by_customer.get(str(message["to"]).removeprefix("whatsapp:"), [])
+        if echoed not in texts:
+            return
+        for text in texts[: texts.index(echoed) + 1]:
+            self.answered_at.setdefault(text, now)
 
     def e2e(self) -> list[float]:
-        """Webhook sent → first reply at Twilio, per answered message."""
-        return [self.arrivals[k][0] - t for k, t in self.sent.items() if k in self.arrivals]
+        """Webhook sent → reply at Twilio, per answered text."""
+        return [at - self.sent[text] for text, at in self.answered_at.items()]
 
     def duplicates(self) -> int:
-        """Replies beyond the first for any message."""
-        return sum(len(v) - 1 for v in self.arrivals.values())
+        """Replies beyond the first that echo the same text."""
+        return sum(count - 1 for count in self.replies.values() if count > 1)
 
     def answered(self) -> int:
-        """Messages with at least one reply."""
-        return sum(1 for k in self.sent if k in self.arrivals)
+        """Accepted texts that have been answered."""
+        return sum(1 for text in self.accepted if text in self.answered_at)
+
+    def lost(self) -> int:
+        """Accepted texts never answered."""
+        return len(self.accepted) - self.answered()
 
 
 async def measure_floor(client: Client, n: int, gap: float, local: bool) -> dict[str, Any]:
@@ -100,22 +124,39 @@ async def measure_floor(client: Client, n: int, gap: float, local: bool) -> dict
     }
 
 
-async def send_one(webhooks: TwilioWebhookClient, tracker: Tracker, customer: str, text: str):  # type: ignore[no-untyped-def]
-    """One signed inbound SMS; records the send time and the acknowledgement latency."""
-    form = inbound_message_form(customer, BUSINESS, text, account_sid=ACCOUNT_SID)
-    started = time.perf_counter()
-    tracker.sent[text] = started
+class Webhooks:
+    """Signed inbound-message webhooks to one gateway over a lean connection pool."""
+
+    def __init__(self, gateway: str, connections: int = 32) -> None:
+        self.pool = RawHttpPool(gateway, connections)
+        self._url = f"{gateway}/twilio/messaging"
+        self._validator = RequestValidator(AUTH_TOKEN)
+
+    def request(self, customer: str, text: str) -> bytes:
+        """A signed POST, exactly as Twilio would send it."""
+        form = inbound_message_form(customer, BUSINESS, text, account_sid=ACCOUNT_SID)
+        signature = self._validator.compute_signature(self._url, form)
+        return self.pool.form_post("/twilio/messaging", form, {"X-Twilio-Signature": signature})
+
+
+async def send_one(webhooks: Webhooks, tracker: Tracker, customer: str, text: str,
+                   due: float | None = None) -> None:  # fmt: skip
+    """One inbound SMS. Latency counts from ``due`` (the intended send time) when given."""
+    request = webhooks.request(customer, text)
+    started = due if due is not None else time.perf_counter()
+    tracker.record_send(customer, text, started)
     try:
-        response = await webhooks.post("/twilio/messaging", form)
-        status = response.status_code
-    except httpx.HTTPError:
+        status = await webhooks.pool.send(request)
+    except (OSError, asyncio.IncompleteReadError, ValueError):
         status = 599
     tracker.acks.append(time.perf_counter() - started)
-    if status != 200:
+    if status == 200:
+        tracker.accepted.add(text)
+    else:
         tracker.failures[status] += 1
 
 
-async def spaced(webhooks: TwilioWebhookClient, tracker: Tracker, n: int, gap: float,
+async def spaced(webhooks: Webhooks, tracker: Tracker, n: int, gap: float,
                  tag: str) -> Tracker:  # fmt: skip
     """``n`` messages one at a time, ~``gap`` apart, across 50 customers."""
     customers = [f"+1415{random.randint(2000000, 9999999)}" for _ in range(50)]
@@ -125,7 +166,7 @@ async def spaced(webhooks: TwilioWebhookClient, tracker: Tracker, n: int, gap: f
     return tracker
 
 
-async def sustained(webhooks: TwilioWebhookClient, tracker: Tracker, rate: float, seconds: float,
+async def sustained(webhooks: Webhooks, tracker: Tracker, rate: float, seconds: float,
                     customers: int) -> float:  # fmt: skip
     """An open-loop rate across ``customers``; returns the rate actually offered."""
     numbers = [f"+1628{n:07d}" for n in random.sample(range(2000000, 9999999), customers)]
@@ -133,11 +174,12 @@ async def sustained(webhooks: TwilioWebhookClient, tracker: Tracker, rate: float
     start = time.perf_counter()
     tasks = []
     for i in range(total):
-        delay = start + i / rate - time.perf_counter()
+        due = start + i / rate
+        delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         customer = numbers[i % customers]
-        tasks.append(asyncio.create_task(send_one(webhooks, tracker, customer, f"load-{i}")))
+        tasks.append(asyncio.create_task(send_one(webhooks, tracker, customer, f"load-{i}", due)))
     await asyncio.gather(*tasks)
     return total / (time.perf_counter() - start)
 
@@ -145,7 +187,7 @@ async def sustained(webhooks: TwilioWebhookClient, tracker: Tracker, rate: float
 async def drain(tracker: Tracker, timeout: float) -> None:
     """Wait for every sent message to be answered (or ``timeout``), then for stragglers."""
     deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline and tracker.answered() < len(tracker.sent):  # noqa: ASYNC110
+    while time.perf_counter() < deadline and tracker.lost():  # noqa: ASYNC110
         await asyncio.sleep(0.2)
     await asyncio.sleep(2)  # let any duplicate show itself
 
@@ -216,10 +258,11 @@ async def main() -> None:
             results["floor_server_cpu_ms_per_signal"] = meter.per_item_ms(args.spaced + 5)
             results["floor_regular"] = await measure_floor(client, args.spaced, args.gap, False)
 
-            limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-            async with httpx.AsyncClient(limits=limits, timeout=60) as http:
-                for design, url in gateways.items():
-                    webhooks = TwilioWebhookClient(http, url, AUTH_TOKEN)
+            senders = {design: Webhooks(url, 64) for design, url in gateways.items()}
+            for sender in senders.values():
+                await sender.pool.open()
+            try:
+                for design, webhooks in senders.items():
                     await spaced(webhooks, Tracker(), 10, args.gap, f"warm-{design}")
                     print(f"spaced turns ({design} activities): {args.spaced} …", flush=True)
                     tracker = Tracker()
@@ -229,8 +272,9 @@ async def main() -> None:
                     results[f"spaced_{design}"] = {
                         "ack": summary(tracker.acks),
                         "webhook_to_send": summary(tracker.e2e()),
-                        "lost": len(tracker.sent) - tracker.answered(),
+                        "lost": tracker.lost(),
                         "duplicated": tracker.duplicates(),
+                        "rejected_webhooks": dict(tracker.failures),
                     }
 
                 print(f"sustained: {args.rate:.0f}/s for {args.seconds:.0f} s across "
@@ -241,7 +285,7 @@ async def main() -> None:
                                   "gateway": processes[1].pid, "harness": os.getpid()})  # fmt: skip
                 meter.start()
                 started = time.perf_counter()
-                webhooks = TwilioWebhookClient(http, gateways["local"], AUTH_TOKEN)
+                webhooks = senders["local"]
                 offered = await sustained(webhooks, load, args.rate, args.seconds, args.customers)
                 await drain(load, args.drain)
                 elapsed = time.perf_counter() - started - 2
@@ -250,13 +294,16 @@ async def main() -> None:
                     "completed_per_s": round(load.answered() / elapsed, 1),
                     "sent": len(load.sent),
                     "replied": load.answered(),
-                    "lost": len(load.sent) - load.answered(),
+                    "lost": load.lost(),
                     "duplicated": load.duplicates(),
                     "rejected_webhooks": dict(load.failures),
                     "ack": summary(load.acks),
                     "webhook_to_send": summary(load.e2e()),
                     "cpu_ms_per_message": meter.per_item_ms(len(load.sent)),
                 }
+            finally:
+                for sender in senders.values():
+                    await sender.pool.close()
     finally:
         for process in processes:
             process.terminate()
@@ -286,6 +333,9 @@ def report(results: dict[str, Any]) -> None:
     ]
     print(f"\n{'path':40} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>9}   (ms)")
     for name, s in rows:
+        if not s.get("n"):
+            print(f"{name:40} {0:>6}")
+            continue
         print(f"{name:40} {s['n']:>6} {s['p50']:>8} {s['p95']:>8} {s['p99']:>8} {s['max']:>9}")
     e2e = results["spaced_local"]["webhook_to_send"]
     print(f"\nspaced webhook → send p50 = {e2e['p50'] / floor['p50']:.2f}× the floor "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +18,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.routes import messaging, system
 from gateway.signature import SignatureValidator
 from switchboard.config import Settings
-from switchboard.temporal import connect
+from switchboard.temporal import connect, ensure_search_attributes
+from workflows import search_attributes
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +30,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         temporal = client or await connect(settings, lazy=True)
+        await _register_search_attributes(temporal, settings)
         app.state.settings = settings
         app.state.conversations = ConversationGateway(temporal, settings)
         app.state.metrics = GatewayMetrics()
@@ -59,6 +62,19 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         return await call_next(request)
 
     return app
+
+
+async def _register_search_attributes(client: Client, settings: Settings) -> None:
+    # The worker registers them too; doing it here as well means a webhook that arrives
+    # before any worker has started can still start its conversation. Never fatal: the
+    # gateway must come up (and say so on /healthz) while Temporal is down.
+    try:
+        await asyncio.wait_for(
+            ensure_search_attributes(client, settings.temporal_namespace, search_attributes.ALL),
+            timeout=5,
+        )
+    except Exception as exc:
+        log.warning("search_attributes_check_skipped", error=str(exc))
 
 
 def _sandbox_file(settings: Settings) -> Path | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
@@ -30,6 +33,22 @@ def conversation_config(settings: Settings) -> ConversationConfig:
     )
 
 
+class TemporalUnavailable(Exception):
+    """Temporal could not be reached (or refused the call); the caller should answer 503."""
+
+
+@contextlib.contextmanager
+def _unavailable_as_error() -> Iterator[None]:
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise
+        raise TemporalUnavailable(str(exc)) from exc
+    except RuntimeError as exc:  # the lazy client's first connection failed
+        raise TemporalUnavailable(str(exc)) from exc
+
+
 class ConversationGateway:
     """Turns gateway events into signals and queries on ``ConversationWorkflow``."""
 
@@ -39,7 +58,15 @@ class ConversationGateway:
         self._config = conversation_config(settings)
 
     async def deliver_inbound(self, message: InboundMessage) -> None:
-        """Signal the customer's conversation, starting it if none is open (signal-with-start)."""
+        """Signal the customer's conversation, starting it if none is open (signal-with-start).
+
+        Raises:
+            TemporalUnavailable: the message was not accepted; Twilio should retry.
+        """
+        with _unavailable_as_error():
+            await self._start_with_signal(message)
+
+    async def _start_with_signal(self, message: InboundMessage) -> None:
         await self._client.start_workflow(
             ConversationWorkflow.run,
             ConversationInput(customer=message.customer, config=self._config),
@@ -58,29 +85,36 @@ class ConversationGateway:
         )
 
     async def record_delivery_status(self, customer: str, update: DeliveryStatusUpdate) -> bool:
-        """Pass a status callback to the open conversation. False if none is open."""
+        """Pass a status callback to the open conversation. False if none is open.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+        """
         try:
-            await self._handle(customer).signal(ConversationWorkflow.delivery_status, update)
-        except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:
-                return False
-            raise
+            with _unavailable_as_error():
+                await self._handle(customer).signal(ConversationWorkflow.delivery_status, update)
+        except RPCError:  # NOT_FOUND: no open conversation
+            return False
         return True
 
     async def describe(self, customer: str) -> ConversationView | None:
-        """The latest run's view of a customer's conversation, or None if there never was one."""
+        """The latest run's view of a customer's conversation, or None if there never was one.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+        """
         try:
-            return await self._handle(customer).query(ConversationWorkflow.describe)
-        except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:
-                return None
-            raise
+            with _unavailable_as_error():
+                return await self._handle(customer).query(ConversationWorkflow.describe)
+        except RPCError:  # NOT_FOUND
+            return None
 
     async def healthy(self) -> bool:
         """True when the Temporal frontend answers."""
         try:
-            return await self._client.service_client.check_health()
-        except RPCError:
+            with _unavailable_as_error():
+                return await self._client.service_client.check_health()
+        except TemporalUnavailable:
             return False
 
     def _handle(self, customer: str) -> WorkflowHandle[ConversationWorkflow, ConversationView]:

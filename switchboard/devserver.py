@@ -21,9 +21,12 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-def _detach_but_die_with_parent() -> None:
-    # Own session: a terminal's Ctrl-C reaches only us, and we stop the server in order.
-    # Parent-death signal: if we are killed outright, the server does not outlive us.
+def detach_and_die_with_parent() -> None:
+    """``preexec_fn`` for child processes we manage: own session, and die with the parent.
+
+    Own session: a terminal's Ctrl-C reaches only the parent, which stops children in
+    order. Parent-death signal: if the parent is killed outright, no child outlives it.
+    """
     os.setsid()
     if sys.platform == "linux":
         libc = ctypes.CDLL(None, use_errno=True)
@@ -55,6 +58,7 @@ class DevServer:
     log_level: str = "error"
     extra_args: list[str] = field(default_factory=list)
     log_file: Path | None = None
+    search_attributes: bool = True
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -78,8 +82,9 @@ class DevServer:
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
             cmd += ["--db-filename", str(self.db_file)]
-        for name, kind in SEARCH_ATTRIBUTES.items():
-            cmd += ["--search-attribute", f"{name}={kind}"]
+        if self.search_attributes:
+            for name, kind in SEARCH_ATTRIBUTES.items():
+                cmd += ["--search-attribute", f"{name}={kind}"]
         return cmd + self.extra_args
 
     async def start(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
@@ -93,7 +98,7 @@ class DevServer:
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            preexec_fn=_detach_but_die_with_parent,
+            preexec_fn=detach_and_die_with_parent,
         )
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

@@ -20,7 +20,7 @@ import structlog
 from temporalio.client import Client
 
 from switchboard.config import get_settings
-from switchboard.devserver import DevServer
+from switchboard.devserver import DevServer, detach_and_die_with_parent
 from switchboard.logging import configure_logging
 
 log = structlog.get_logger("switchboard.run")
@@ -49,8 +49,9 @@ async def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: flo
 
 
 def _spawn(*args: str) -> subprocess.Popen[bytes]:
-    # Own process group: a terminal's Ctrl-C reaches only us, and we stop children in order.
-    return subprocess.Popen([sys.executable, *args], start_new_session=True, env=os.environ.copy())
+    return subprocess.Popen(
+        [sys.executable, *args], preexec_fn=detach_and_die_with_parent, env=os.environ.copy()
+    )
 
 
 def _stop(process: subprocess.Popen[bytes], name: str) -> None:

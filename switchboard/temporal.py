@@ -14,6 +14,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 
 from switchboard.config import Settings
 
@@ -36,7 +37,25 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
 async def ensure_search_attributes(
     client: Client, namespace: str, keys: Sequence[SearchAttributeKey[Any]]
 ) -> list[str]:
-    """Register the custom search attributes that are missing. Returns the names added."""
+    """Register the custom search attributes that are missing. Returns the names added.
+
+    Where the client may not register them (Temporal Cloud registers attributes through
+    its own control plane), a warning says which are needed and nothing else happens.
+    """
+    try:
+        return await _register_missing(client, namespace, keys)
+    except RPCError as exc:
+        log.warning(
+            "search_attributes_not_registered",
+            needed=[f"{key.name}:{key.indexed_value_type.name}" for key in keys],
+            error=str(exc),
+        )
+        return []
+
+
+async def _register_missing(
+    client: Client, namespace: str, keys: Sequence[SearchAttributeKey[Any]]
+) -> list[str]:
     existing = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace)
     )

@@ -94,8 +94,14 @@ class ConversationWorkflow:
             )
             if self._state.pending and self._close_reason is None:
                 await self._take_turn()
-            elif self._close_reason is not None or self._idle:
+            elif self._close_reason is not None:
                 break
+            elif self._idle:
+                if self._idle_remaining() <= timedelta(0):
+                    break
+                # The idle timer fired as a text arrived: the conversation lives on.
+                self._idle = False
+                idle_watch = asyncio.create_task(self._watch_idle())
             elif self._should_continue_as_new():
                 await self._continue_as_new()
         idle_watch.cancel()

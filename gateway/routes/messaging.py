@@ -7,8 +7,8 @@ import time
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import ValidationError
-from temporalio.service import RPCError
 
+from gateway.conversations import TemporalUnavailable
 from gateway.dependencies import ConversationsDep, MetricsDep, RecentDep, SignedForm
 from gateway.forms import InboundMessageForm, StatusCallbackForm
 from switchboard.addresses import InvalidAddress, to_e164
@@ -54,7 +54,7 @@ async def inbound_message(
         return _twiml_ok()
     try:
         await conversations.deliver_inbound(inbound)
-    except RPCError as exc:
+    except TemporalUnavailable as exc:
         metrics.webhooks.labels("messaging", "unavailable").inc()
         log.error("temporal_unavailable", error=str(exc))
         raise HTTPException(status_code=503, detail="conversation service unavailable") from exc
@@ -78,7 +78,7 @@ async def message_status(
     structlog.contextvars.bind_contextvars(conversation_id=f"conv-{customer}")
     try:
         delivered = await conversations.record_delivery_status(customer, callback.to_update())
-    except RPCError as exc:
+    except TemporalUnavailable as exc:
         metrics.webhooks.labels("status", "unavailable").inc()
         raise HTTPException(status_code=503, detail="conversation service unavailable") from exc
     metrics.webhooks.labels("status", "accepted" if delivered else "no_conversation").inc()

@@ -1,0 +1,72 @@
+"""Replay: recorded conversation histories still replay, under the workflow sandbox.
+
+Two guarantees. Code changes that would break running conversations (non-determinism) fail
+here, against histories recorded from earlier versions (``histories/*.json``). And because
+the replayer uses the sandboxed runner, the workflow is proven sandbox-clean even when
+production workers run without the sandbox (``WORKFLOW_SANDBOX=false``).
+
+Record a new history after a deliberate workflow change with
+``RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/workflows/test_replay.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from switchboard.addresses import Channel, conversation_id
+from switchboard.devserver import DevServer
+from switchboard.models import CloseRequest
+from tests.conftest import BUSINESS_NUMBER, running_stack, unique_customer
+from tests.fakes.fake_llm import FakeReply, last_user_text
+from workflows.conversation import ConversationWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[ConversationWorkflow], data_converter=pydantic_data_converter)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    await replayer().replay_workflow(history)
+
+
+@pytest.mark.parametrize("local_activities", [True, False], ids=["local", "regular"])
+async def test_a_full_conversation_replays_in_the_sandbox(
+    tmp_path: Path, temporal_server: DevServer, client: Client, local_activities: bool
+) -> None:
+    async with running_stack(
+        tmp_path, temporal_server, client, message_batch_window="0.5s",
+        conversation_local_activities=local_activities,
+    ) as s:  # fmt: skip
+        s.llm.responder = lambda messages: FakeReply(text=f"re: {last_user_text(messages)}")
+        customer = unique_customer()
+        await s.text(customer, "hi")
+        await s.text(customer, "my name is Ada")  # batched with "hi"
+        await s.twilio.wait_for_messages(1)
+        s.twilio.fail_next(1, status=500)
+        await s.text(customer, "hola", channel=Channel.WHATSAPP)
+        await s.twilio.wait_for_messages(2, timeout=20)
+        await s.text(customer, "STOP", extra={"OptOutType": "STOP"})
+        status = {"MessageSid": s.twilio.messages[0]["sid"], "MessageStatus": "delivered",
+                  "To": customer, "From": BUSINESS_NUMBER}  # fmt: skip
+        assert (await s.webhooks.post("/twilio/messaging/status", status)).status_code == 200
+        await asyncio.sleep(0.5)
+        handle = client.get_workflow_handle(conversation_id(customer))
+        await handle.signal(ConversationWorkflow.close, CloseRequest(reason="test"))
+        await handle.result()
+        history = await handle.fetch_history()
+
+    await replayer().replay_workflow(history)
+    if os.environ.get("RECORD_HISTORIES") == "1":
+        name = "conversation-local" if local_activities else "conversation-regular"
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
