@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from temporalio.client import Client
 
 from gateway import sandbox
@@ -55,11 +55,6 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.include_router(system.router)
     if settings.sandbox:
         app.include_router(sandbox.router)
-
-    @app.middleware("http")
-    async def clear_log_context(request: Request, call_next):  # type: ignore[no-untyped-def]
-        structlog.contextvars.clear_contextvars()
-        return await call_next(request)
 
     return app
 

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from gateway.dependencies import SettingsDep
+from switchboard.config import Settings
 
 
 class SandboxOutbox:
@@ -85,13 +86,13 @@ class SandboxOutbox:
             return newer()
 
 
-def _loopback_only(request: Request) -> None:
+async def _loopback_only(request: Request) -> None:
     host = request.client.host if request.client else ""
     if host not in ("127.0.0.1", "::1", "localhost", "testclient"):
         raise HTTPException(status_code=403, detail="the sandbox answers loopback clients only")
 
 
-def _outbox(request: Request) -> SandboxOutbox:
+async def _outbox(request: Request) -> SandboxOutbox:
     outbox = request.app.state.sandbox_outbox
     assert isinstance(outbox, SandboxOutbox)
     return outbox
@@ -102,7 +103,7 @@ router = APIRouter(prefix="/sandbox", dependencies=[Depends(_loopback_only)], ta
 _MESSAGES = "/twilio/2010-04-01/Accounts/{account_sid}/Messages.json"
 
 
-def _check_account(account_sid: str, settings: SettingsDep) -> None:
+def _check_account(account_sid: str, settings: Settings) -> None:
     if account_sid != settings.account_sid:
         raise HTTPException(status_code=404, detail="unknown account")
 
