@@ -31,13 +31,15 @@ class DeliveryActivities:
         key = request.idempotency_key
         bound = log.bind(conversation_id=request.conversation_id, channel=request.channel, key=key)
         record = await self._outbox.claim(
-            key, request.conversation_id, request.to, request.from_, request.body
-        )
+            key, request.conversation_id, request.to, request.from_, request.body,
+            request.answers,
+        )  # fmt: skip
         if record.state == "sent" and record.sid:
             bound.info("send_deduplicated", sid=record.sid)
             return SendMessageResult(
-                sid=record.sid, status=record.twilio_status or "queued", deduplicated=True
-            )
+                sid=record.sid, status=record.twilio_status or "queued", deduplicated=True,
+                body=record.body, answers=record.answers,
+            )  # fmt: skip
         try:
             if record.state == "sending":
                 # An earlier attempt left without an answer: did Twilio get it?

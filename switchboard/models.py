@@ -185,11 +185,19 @@ class SendMessageRequest(BaseModel):
     to: str
     from_: str
     body: str
+    answers: list[str] = Field(default_factory=list, description="MessageSids this reply answers")
 
 
 class SendMessageResult(BaseModel):
-    """A message Twilio accepted (or had already accepted, when ``deduplicated``)."""
+    """A message Twilio accepted (or had already accepted, when ``deduplicated``).
+
+    When ``deduplicated``, ``body`` and ``answers`` are those of the message that was
+    actually sent under this key, which may differ from the request: a turn replayed after
+    a crash can see texts the first attempt did not.
+    """
 
     sid: str
     status: str
     deduplicated: bool = False
+    body: str | None = None
+    answers: list[str] = Field(default_factory=list)

@@ -9,6 +9,7 @@ the request left) asks Twilio whether the message exists before sending again.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     to_address TEXT NOT NULL,
     from_address TEXT NOT NULL,
     body TEXT NOT NULL,
+    answers TEXT NOT NULL DEFAULT '[]',
     state TEXT NOT NULL,
     sid TEXT,
     twilio_status TEXT,
@@ -45,6 +47,8 @@ class OutboxRecord:
     twilio_status: str | None
     attempts: int
     claimed_at: float
+    body: str
+    answers: list[str]
 
 
 def sqlite_path(database_url: str) -> Path:
@@ -79,39 +83,50 @@ class SqliteOutbox:
             return await asyncio.to_thread(fn, *args)
 
     def _claim(
-        self, key: str, conversation_id: str, to: str, from_: str, body: str
+        self, key: str, conversation_id: str, to: str, from_: str, body: str, answers: list[str]
     ) -> OutboxRecord:
         now = time.time()
         with self._conn:  # one transaction: the record as it was, and this attempt begun
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute(
                 "INSERT OR IGNORE INTO outbox (key, conversation_id, to_address, from_address,"
-                " body, state, attempts, claimed_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, 'new', 0, ?, ?)",
-                (key, conversation_id, to, from_, body, now, now),
+                " body, answers, state, attempts, claimed_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'new', 0, ?, ?)",
+                (key, conversation_id, to, from_, body, json.dumps(answers), now, now),
             )
             row = self._conn.execute(
-                "SELECT key, state, sid, twilio_status, attempts, claimed_at FROM outbox"
-                " WHERE key = ?",
+                "SELECT key, state, sid, twilio_status, attempts, claimed_at, body, answers"
+                " FROM outbox WHERE key = ?",
                 (key,),
             ).fetchone()
             if row[1] != "sent":
+                # A new attempt sends this request's content, whatever an unsent one had.
                 self._conn.execute(
-                    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?"
-                    " WHERE key = ?",
-                    (now, key),
+                    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, body = ?,"
+                    " answers = ?, updated_at = ? WHERE key = ?",
+                    (body, json.dumps(answers), now, key),
                 )
-        return OutboxRecord(*row)
+        key_, state, sid, status, attempts, claimed_at, sent_body, sent_answers = row
+        return OutboxRecord(
+            key=key_, state=state, sid=sid, twilio_status=status, attempts=attempts,
+            claimed_at=claimed_at, body=sent_body, answers=json.loads(sent_answers),
+        )  # fmt: skip
 
     async def claim(
-        self, key: str, conversation_id: str, to: str, from_: str, body: str
+        self,
+        key: str,
+        conversation_id: str,
+        to: str,
+        from_: str,
+        body: str,
+        answers: list[str] | None = None,
     ) -> OutboxRecord:
         """Begin an attempt to send ``key``; returns the record as it was before this attempt.
 
         A ``new`` record was never tried; ``sending`` means an earlier attempt left with no
         answer seen; ``sent`` means nothing must be sent (and no attempt is begun).
         """
-        return await self._run(self._claim, key, conversation_id, to, from_, body)
+        return await self._run(self._claim, key, conversation_id, to, from_, body, answers or [])
 
     def _mark(self, key: str, state: str, sid: str | None, status: str | None) -> None:
         self._conn.execute(

@@ -132,9 +132,7 @@ class ConversationWorkflow:
             with contextlib.suppress(*ACTIVITY_FAILURES, asyncio.CancelledError):
                 await draft
         reply = await self._finish_draft(draft)
-        answered = {m.message_sid for m in answering}
-        self._state.pending = [m for m in self._state.pending if m.message_sid not in answered]
-        await self._deliver(turn, reply)
+        await self._deliver(turn, reply, [m.message_sid for m in answering])
         self._publish()
 
     def _start_generation(self, turn: int) -> workflow.ActivityHandle[LLMReply]:
@@ -184,11 +182,16 @@ class ConversationWorkflow:
             return FALLBACK_REPLY
         return reply.text or FALLBACK_REPLY
 
-    async def _deliver(self, turn: int, text: str) -> None:
+    def _mark_answered(self, sids: list[str]) -> None:
+        answered = set(sids)
+        self._state.pending = [m for m in self._state.pending if m.message_sid not in answered]
+
+    async def _deliver(self, turn: int, text: str, answering: list[str]) -> None:
         channel = self._state.active_channel
         assert channel is not None
         now = workflow.now()
         if self._state.opted_out:
+            self._mark_answered(answering)
             state_ops.record_reply(
                 self._state, Role.SYSTEM, "reply withheld: customer opted out", channel, now
             )
@@ -200,12 +203,20 @@ class ConversationWorkflow:
             to=channel_address(self._state.customer, channel),
             from_=self._state.business_addresses[channel],
             body=text,
+            answers=answering,
         )
         try:
             sent = await self._send(request, turn)
         except ACTIVITY_FAILURES as exc:
+            self._mark_answered(answering)
             self._record_delivery_failure(turn, text, exc)
             return
+        if sent.deduplicated and sent.body is not None and sent.answers:
+            # This turn was first played before a crash or a refused completion, with fewer
+            # texts: the customer got that reply. Record it; texts it did not answer stay
+            # pending and get the next turn.
+            text, answering = sent.body, sent.answers
+        self._mark_answered(answering)
         state_ops.record_reply(
             self._state,
             Role.ASSISTANT,

@@ -107,3 +107,22 @@ def test_sqlite_path_absolute_and_relative() -> None:
 def test_sqlite_path_rejects_other_urls(url: str) -> None:
     with pytest.raises(ValueError):
         sqlite_path(url)
+
+
+async def test_a_sent_record_reports_what_was_sent_and_what_it_answered(
+    outbox: SqliteOutbox,
+) -> None:
+    await outbox.claim(KEY, CONV, TO, FROM, "reply to one", ["SM1"])
+    await outbox.mark_sent(KEY, "SM" + "a" * 32, "queued")
+    # The same turn replayed with more texts: the outbox answers with what really went out.
+    record = await outbox.claim(KEY, CONV, TO, FROM, "reply to both", ["SM1", "SM2"])
+    assert (record.state, record.body, record.answers) == ("sent", "reply to one", ["SM1"])
+
+
+async def test_an_unsent_attempt_takes_the_new_content(outbox: SqliteOutbox) -> None:
+    await outbox.claim(KEY, CONV, TO, FROM, "first draft", ["SM1"])
+    again = await outbox.claim(KEY, CONV, TO, FROM, "second draft", ["SM1", "SM2"])
+    assert again.state == "sending"
+    await outbox.mark_sent(KEY, "SM" + "b" * 32, "queued")
+    record = await outbox.claim(KEY, CONV, TO, FROM, "x", [])
+    assert (record.body, record.answers) == ("second draft", ["SM1", "SM2"])

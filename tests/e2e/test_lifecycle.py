@@ -144,6 +144,11 @@ async def test_continue_as_new_keeps_the_conversation(
         ]
         assert view.turn == 6
         await asyncio.sleep(0.5)
-        assert len(s.twilio.messages) == 6
+        # Every text answered once, in order, even when a text raced a continue-as-new
+        # (the refused completion replays the turn; the outbox reports what was really sent).
+        assert [m["body"] for m in s.twilio.messages] == [f"echo: message {n}" for n in range(6)]
+        assert [e.text for e in view.transcript if e.role == "assistant"] == [
+            f"echo: message {n}" for n in range(6)
+        ]
         history = [m["content"] for m in s.llm.requests[-1]["messages"] if m["role"] == "user"]
         assert history[0] == "message 0"
