@@ -64,10 +64,18 @@ ValidatorDep = Annotated[SignatureValidator, Depends(get_validator)]
 
 
 async def signed_form(request: Request, validator: ValidatorDep) -> dict[str, str]:
-    """The request's form, once its ``X-Twilio-Signature`` checks out (403 otherwise)."""
+    """The request's form, once its ``X-Twilio-Signature`` checks out (403 otherwise).
+
+    The signed URL is ``PUBLIC_BASE_URL`` plus the path and query received; the URL as this
+    process received it is accepted too, for a gateway reached directly (no proxy).
+    """
     form = await request.form()
-    url = validator.public_url(request.url.path, request.url.query)
-    if not validator.valid(url, form, request.headers.get("x-twilio-signature")):
+    signature = request.headers.get("x-twilio-signature")
+    public = validator.public_url(request.url.path, request.url.query)
+    if not (
+        validator.valid(public, form, signature)
+        or validator.valid(str(request.url), form, signature)
+    ):
         raise HTTPException(status_code=403, detail="invalid Twilio signature")
     return {key: value for key, value in form.items() if isinstance(value, str)}
 

@@ -9,8 +9,8 @@ from temporalio.service import RPCError
 from gateway.conversations import ConversationGateway
 from gateway.forms import InboundMessageForm
 from switchboard.addresses import conversation_id
-from switchboard.twilio_sim import inbound_message_form, new_sid
-from tests.conftest import ACCOUNT_SID, BUSINESS_NUMBER, Stack, unique_customer
+from switchboard.twilio_sim import TwilioWebhookClient, inbound_message_form, new_sid
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, Stack, unique_customer
 
 
 async def _no_conversation(stack: Stack, customer: str) -> bool:
@@ -130,3 +130,15 @@ async def test_health_and_metrics(stack: Stack) -> None:
     metrics = await stack.http.get(f"{stack.gateway_url}/metrics")
     assert metrics.status_code == 200
     assert 'switchboard_webhooks_total{outcome="accepted",route="messaging"}' in metrics.text
+
+
+async def test_signature_for_the_address_actually_called_is_accepted(stack: Stack) -> None:
+    # PUBLIC_BASE_URL says 127.0.0.1; a client that called "localhost" signs that URL.
+    customer = unique_customer()
+    form = inbound_message_form(customer, BUSINESS_NUMBER, "direct", account_sid=ACCOUNT_SID)
+    direct = stack.gateway_url.replace("127.0.0.1", "localhost")
+    signer = TwilioWebhookClient(stack.http, direct, AUTH_TOKEN)
+    assert (await signer.post("/twilio/messaging", form)).status_code == 200
+    # …but a signature for another path still fails.
+    other = signer.signature("/twilio/messaging/status", form)
+    assert (await signer.post("/twilio/messaging", form, signature=other)).status_code == 403
