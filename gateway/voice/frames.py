@@ -1,0 +1,164 @@
+"""ConversationRelay WebSocket frames, parsed once at the edge into a discriminated union.
+
+Twilio → us: ``setup``, ``prompt``, ``dtmf``, ``interrupt``, ``error``, ``info``. Unknown or
+malformed frames are logged and skipped, never fatal, and never answered (an answer to a
+frame Twilio cannot read would itself count as a malformed message, error 64107).
+Us → Twilio: ``text``, ``play``, ``sendDigits``, ``language``, ``end``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import structlog
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+log = structlog.get_logger(__name__)
+
+
+def _int_or_none(value: object) -> object:
+    # Twilio's docs have shown durationUntilInterruptMs both as 460 and as "460".
+    if isinstance(value, str):
+        return int(value) if value.strip().lstrip("-").isdigit() else None
+    return value
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+
+class SetupFrame(_Frame):
+    """Sent once when the session connects."""
+
+    type: Literal["setup"]
+    session_id: str = Field(alias="sessionId")
+    call_sid: str = Field(alias="callSid")
+    account_sid: str = Field(default="", alias="accountSid")
+    from_: str = Field(default="", alias="from")
+    to: str = Field(default="")
+    direction: str = Field(default="inbound")
+    call_status: str = Field(default="", alias="callStatus")
+    custom_parameters: dict[str, str] = Field(default_factory=dict, alias="customParameters")
+
+    @property
+    def caller(self) -> str:
+        """The customer's number: ``from`` on inbound calls, ``to`` on outbound ones."""
+        return self.to if self.direction.lower() == "outbound" else self.from_
+
+
+class PromptFrame(_Frame):
+    """Caller speech; a turn starts only on ``last: true``."""
+
+    type: Literal["prompt"]
+    voice_prompt: str = Field(alias="voicePrompt")
+    lang: str | None = None
+    last: bool = True
+
+
+class DtmfFrame(_Frame):
+    """A key the caller pressed (with ``dtmfDetection``)."""
+
+    type: Literal["dtmf"]
+    digit: str
+
+
+class InterruptFrame(_Frame):
+    """The caller barged in; ``utterance_until_interrupt`` is what they actually heard."""
+
+    type: Literal["interrupt"]
+    utterance_until_interrupt: str = Field(default="", alias="utteranceUntilInterrupt")
+    duration_until_interrupt_ms: Annotated[int | None, BeforeValidator(_int_or_none)] = Field(
+        default=None, alias="durationUntilInterruptMs"
+    )
+
+
+class ErrorFrame(_Frame):
+    """Twilio reports a problem with something we sent."""
+
+    type: Literal["error"]
+    description: str = ""
+
+
+class InfoFrame(_Frame):
+    """Speaker and playback events (``agentSpeaking``, ``clientSpeaking``, ``tokensPlayed``)."""
+
+    type: Literal["info"]
+    name: str = ""
+    value: str | None = None
+    ts: int | None = None
+
+
+InboundFrame = Annotated[
+    SetupFrame | PromptFrame | DtmfFrame | InterruptFrame | ErrorFrame | InfoFrame,
+    Field(discriminator="type"),
+]
+_INBOUND: TypeAdapter[InboundFrame] = TypeAdapter(InboundFrame)
+
+
+def parse_frame(raw: str | bytes) -> InboundFrame | None:
+    """The typed frame, or None (logged) for anything malformed or unknown."""
+    try:
+        return _INBOUND.validate_json(raw)
+    except ValidationError as exc:
+        log.warning("relay_frame_skipped", error=exc.errors()[0]["msg"], frame=str(raw)[:200])
+        return None
+
+
+# --- us → Twilio ------------------------------------------------------------------------
+
+_DIGITS = re.compile(r"^[0-9w#*]+$")
+
+
+class TextFrame(_Frame):
+    """Text for TTS. Tokens are sent as they come (never trimmed); ``last`` ends the turn."""
+
+    type: Literal["text"] = "text"
+    token: str
+    last: bool = False
+    lang: str | None = None
+    interruptible: bool | None = None
+    preemptible: bool | None = None
+
+
+class PlayFrame(_Frame):
+    """Play an audio URL."""
+
+    type: Literal["play"] = "play"
+    source: str
+    loop: int = 1
+    interruptible: bool | None = None
+    preemptible: bool | None = None
+
+
+class SendDigitsFrame(_Frame):
+    """Send DTMF tones (``0-9``, ``w`` for a half-second pause, ``#``, ``*``)."""
+
+    type: Literal["sendDigits"] = "sendDigits"
+    digits: Annotated[str, Field(pattern=_DIGITS.pattern)]
+
+
+class LanguageFrame(_Frame):
+    """Switch the TTS and/or STT language."""
+
+    type: Literal["language"] = "language"
+    tts_language: str | None = Field(default=None, serialization_alias="ttsLanguage")
+    transcription_language: str | None = Field(
+        default=None, serialization_alias="transcriptionLanguage"
+    )
+
+
+class EndFrame(_Frame):
+    """End the session; ``handoff_data`` (a JSON string) reaches the ``<Connect action>`` URL."""
+
+    type: Literal["end"] = "end"
+    handoff_data: str | None = Field(default=None, serialization_alias="handoffData")
+
+
+OutboundFrame = TextFrame | PlayFrame | SendDigitsFrame | LanguageFrame | EndFrame
+
+
+def dump_frame(frame: OutboundFrame) -> str:
+    """The JSON text frame to write to the socket (unset optional fields left out)."""
+    data: dict[str, Any] = frame.model_dump(by_alias=True, exclude_none=True)
+    return TypeAdapter(dict[str, Any]).dump_json(data).decode()
