@@ -97,18 +97,6 @@ class ConversationGateway:
             return False
         return True
 
-    async def describe(self, customer: str) -> ConversationView | None:
-        """The latest run's view of a customer's conversation, or None if there never was one.
-
-        Raises:
-            TemporalUnavailable: Temporal could not be reached.
-        """
-        try:
-            with _unavailable_as_error():
-                return await self._handle(customer).query(ConversationWorkflow.describe)
-        except RPCError:  # NOT_FOUND
-            return None
-
     async def healthy(self) -> bool:
         """True when the Temporal frontend answers."""
         try:

@@ -6,12 +6,11 @@ Every variable is documented in the README and in the project's contract. Secret
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic import BeforeValidator, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard.durations import parse_duration
@@ -68,7 +67,6 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     gateway_api_key: SecretStr | None = None
-    gateway_instance_id: str = Field(default_factory=lambda: socket.gethostname())
 
     # Conversation behaviour
     conversation_idle_timeout: Duration = timedelta(hours=1)
