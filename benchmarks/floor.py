@@ -67,3 +67,42 @@ class FloorWorkflow:
     def stop(self) -> None:
         """Finish."""
         self._done = True
+
+
+@workflow.defn
+class HopWorkflow:
+    """The two hops a voice turn could take: an update answered in the workflow task, or a
+    signal answered by an activity on another worker's task queue (the gateway's)."""
+
+    def __init__(self) -> None:
+        self._queue: list[float] = []
+        self._done = False
+
+    @workflow.run
+    async def run(self, activity_queue: str) -> None:
+        """Serve signals until told to stop."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._queue) or self._done)
+            if not self._queue:
+                return
+            await workflow.execute_activity(
+                "floor_first",
+                self._queue.pop(0),
+                task_queue=activity_queue,
+                start_to_close_timeout=timedelta(seconds=10),
+            )
+
+    @workflow.update
+    def noop(self, sent_at: float) -> float:
+        """Answered in the workflow task itself."""
+        return sent_at
+
+    @workflow.signal
+    def ping(self, sent_at: float) -> None:
+        """One signal → activity round trip."""
+        self._queue.append(sent_at)
+
+    @workflow.signal
+    def stop(self) -> None:
+        """Finish."""
+        self._done = True

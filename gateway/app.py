@@ -15,8 +15,11 @@ from gateway import sandbox
 from gateway.conversations import ConversationGateway
 from gateway.dedupe import RecentKeys
 from gateway.metrics import GatewayMetrics
-from gateway.routes import messaging, system
+from gateway.routes import messaging, system, voice
 from gateway.signature import SignatureValidator
+from gateway.voice.calls import LiveCalls
+from gateway.voice.legs import gateway_task_queue, running_leg_worker
+from gateway.voice.llm_stream import ReplyStreamer
 from switchboard.config import Settings
 from switchboard.temporal import connect, ensure_search_attributes
 from workflows import search_attributes
@@ -47,11 +50,19 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
                 "signature_validation_disabled",
                 hint="TWILIO_VALIDATE_SIGNATURES=false: anyone can post webhooks",
             )
-        log.info("gateway_started", **settings.safe_summary())
-        yield
+        app.state.calls = LiveCalls()
+        app.state.streamer = ReplyStreamer(settings)
+        app.state.gateway_queue = gateway_task_queue(settings)
+        log.info(
+            "gateway_started", gateway_queue=app.state.gateway_queue, **settings.safe_summary()
+        )
+        async with running_leg_worker(client, settings, app.state.gateway_queue, app.state.calls):
+            yield
+        await app.state.streamer.close()
 
     app = FastAPI(title="Switchboard gateway", lifespan=lifespan)
     app.include_router(messaging.router)
+    app.include_router(voice.router)
     app.include_router(system.router)
     if settings.sandbox:
         app.include_router(sandbox.router)

@@ -9,7 +9,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from switchboard.addresses import conversation_id
+from switchboard.addresses import Channel, conversation_id
 from switchboard.config import Settings
 from switchboard.models import (
     ConversationConfig,
@@ -18,6 +18,18 @@ from switchboard.models import (
     ConversationView,
     DeliveryStatusUpdate,
     InboundMessage,
+)
+from switchboard.voice import (
+    VOICE_CALL_STARTED_SIGNAL,
+    VOICE_INTERRUPTED_SIGNAL,
+    VOICE_PROMPT_UPDATE,
+    VOICE_REPLY_UPDATE,
+    VoiceFollowUp,
+    VoiceInterrupt,
+    VoiceLeg,
+    VoiceOutcome,
+    VoicePrompt,
+    VoiceTurnPlan,
 )
 from workflows import search_attributes as sa
 from workflows.conversation import INBOUND_MESSAGE_SIGNAL, ConversationWorkflow
@@ -30,6 +42,8 @@ def conversation_config(settings: Settings) -> ConversationConfig:
         batch_window_seconds=settings.message_batch_window.total_seconds(),
         max_history_events=settings.conversation_max_history_events,
         local_activities=settings.conversation_local_activities,
+        voice_drop_followup=settings.voice_drop_followup,
+        voice_drop_followup_text=settings.voice_drop_followup_text,
     )
 
 
@@ -67,22 +81,81 @@ class ConversationGateway:
             await self._start_with_signal(message)
 
     async def _start_with_signal(self, message: InboundMessage) -> None:
+        await self._signal_with_start(
+            message.customer, message.channel, INBOUND_MESSAGE_SIGNAL, message
+        )
+
+    async def _signal_with_start(
+        self, customer: str, channel: Channel, signal: str, arg: object
+    ) -> None:
         await self._client.start_workflow(
             ConversationWorkflow.run,
-            ConversationInput(customer=message.customer, config=self._config),
-            id=conversation_id(message.customer),
+            ConversationInput(customer=customer, config=self._config),
+            id=conversation_id(customer),
             task_queue=self._task_queue,
-            start_signal=INBOUND_MESSAGE_SIGNAL,
-            start_signal_args=[message],
+            start_signal=signal,
+            start_signal_args=[arg],
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(sa.CUSTOMER_ID, message.customer),
-                    SearchAttributePair(sa.CONVERSATION_CHANNELS, [str(message.channel)]),
+                    SearchAttributePair(sa.CUSTOMER_ID, customer),
+                    SearchAttributePair(sa.CONVERSATION_CHANNELS, [str(channel)]),
                     SearchAttributePair(sa.CONVERSATION_STATUS, str(ConversationStatus.AI)),
                 ]
             ),
-            static_summary=f"Conversation with {message.customer}",
+            static_summary=f"Conversation with {customer}",
         )
+
+    # --- voice ------------------------------------------------------------------------
+
+    async def attach_call(self, leg: VoiceLeg) -> None:
+        """Attach a call leg to the caller's conversation, starting one if none is open.
+
+        Raises:
+            TemporalUnavailable: the call could not be attached.
+        """
+        with _unavailable_as_error():
+            await self._signal_with_start(
+                leg.customer, Channel.VOICE, VOICE_CALL_STARTED_SIGNAL, leg
+            )
+
+    async def plan_voice_turn(
+        self, customer: str, prompt: VoicePrompt, prompt_id: str
+    ) -> VoiceTurnPlan:
+        """Record the caller's words and get the turn's plan (an update; ``prompt_id`` dedupes).
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+            WorkflowUpdateFailedError: the workflow refused (e.g. the call has ended).
+        """
+        with _unavailable_as_error():
+            plan: VoiceTurnPlan = await self._handle(customer).execute_update(
+                VOICE_PROMPT_UPDATE, prompt, id=prompt_id, result_type=VoiceTurnPlan
+            )
+            return plan
+
+    async def report_voice_reply(
+        self, customer: str, outcome: VoiceOutcome, report_id: str
+    ) -> VoiceFollowUp:
+        """Tell the workflow what the caller was told; get the approved call actions.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+            WorkflowUpdateFailedError: the workflow refused.
+        """
+        with _unavailable_as_error():
+            follow_up: VoiceFollowUp = await self._handle(customer).execute_update(
+                VOICE_REPLY_UPDATE, outcome, id=report_id, result_type=VoiceFollowUp
+            )
+            return follow_up
+
+    async def report_interrupt(self, customer: str, interrupt: VoiceInterrupt) -> None:
+        """The caller cut short a reply that was already reported.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+        """
+        with _unavailable_as_error():
+            await self._handle(customer).signal(VOICE_INTERRUPTED_SIGNAL, interrupt)
 
     async def record_delivery_status(self, customer: str, update: DeliveryStatusUpdate) -> bool:
         """Pass a status callback to the open conversation. False if none is open.

@@ -24,6 +24,25 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self.relay_sessions = Counter(
+            "switchboard_relay_sessions_total",
+            "ConversationRelay sockets by outcome (accepted, refused, ended reason)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.relay_frames = Counter(
+            "switchboard_relay_frames_total",
+            "ConversationRelay frames received, by type (``invalid`` for skipped ones)",
+            ["type"],
+            registry=self.registry,
+        )
+        self.first_token_seconds = Histogram(
+            "switchboard_voice_first_token_seconds",
+            "Caller's prompt received to first text token written",
+            buckets=(0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)

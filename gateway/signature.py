@@ -8,6 +8,7 @@ received, so a tunnel or proxy in front of the gateway does not break validation
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import parse_qsl
 
 from twilio.request_validator import RequestValidator
 
@@ -31,6 +32,29 @@ class SignatureValidator:
         if not signature:
             return False
         return bool(self._validator.validate(url, params, signature))
+
+    def relay_url(self, path: str, query: str = "") -> str:
+        """The ``wss://`` (or ``ws://``) URL the TwiML gave Twilio for a socket to ``path``."""
+        base = self._base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return f"{base}{path}" + (f"?{query}" if query else "")
+
+    def valid_relay(self, path: str, query: str, received_url: str, signature: str | None) -> bool:
+        """Check the signature of a ConversationRelay WebSocket upgrade.
+
+        Twilio signs the socket URL exactly as written in the TwiML, query included, with no
+        parameters. Some implementations sign the URL without its query and pass the query
+        items as parameters; that form is accepted too, as is the URL as received (a gateway
+        reached directly).
+        """
+        if not self.enabled:
+            return True
+        public = self.relay_url(path, query)
+        if self.valid(public, {}, signature) or self.valid(received_url, {}, signature):
+            return True
+        if query:
+            params = dict(parse_qsl(query, keep_blank_values=True))
+            return self.valid(self.relay_url(path), params, signature)
+        return False
 
     def sign(self, url: str, params: Mapping[str, str] | object) -> str:
         """The signature Twilio would send (used by the simulator and tests)."""

@@ -74,7 +74,21 @@ class Settings(BaseSettings):
     conversation_max_history_events: int | None = None
     conversation_local_activities: bool = True
     workflow_sandbox: bool = True
+
+    # Voice (ConversationRelay)
+    voice_welcome_greeting: str | None = "Hello! How can I help you today?"
+    voice_language: str = "en-US"
+    voice_tts_provider: str | None = None
+    voice_voice: str | None = None
+    voice_transcription_provider: str | None = None
+    voice_speech_model: str | None = None
+    voice_interruptible: str = "any"
+    voice_dtmf_detection: bool = True
     voice_drop_followup: bool = True
+    voice_drop_followup_text: str = (
+        "Sorry, it looks like our call got cut off. Reply here and we'll pick up where we left off."
+    )
+    gateway_instance_id: str | None = None
 
     # Handoff (used by later features; validated now so misconfiguration fails at start)
     twilio_taskrouter_base_url: str = "https://taskrouter.twilio.com"

@@ -52,6 +52,9 @@ class TranscriptEntry(BaseModel):
     message_sid: str | None = None
     delivery_status: str | None = None
     turn: int | None = None
+    interrupted: bool = Field(
+        default=False, description="a spoken reply the caller cut short; text is what they heard"
+    )
 
 
 class InboundMessage(BaseModel):
@@ -105,6 +108,10 @@ class ConversationConfig(BaseModel):
     max_seen_message_sids: int = 500
     max_history_events: int | None = None
     local_activities: bool = True
+    voice_drop_followup: bool = True
+    voice_drop_followup_text: str = (
+        "Sorry, it looks like our call got cut off. Reply here and we'll pick up where we left off."
+    )
 
 
 class ConversationState(BaseModel):

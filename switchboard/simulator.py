@@ -2,8 +2,10 @@
 
 It posts correctly signed webhooks to the gateway's real ``/twilio/messaging`` endpoint —
 exactly what Twilio would send — and prints the agent's replies from the sandbox outbox.
-Use ``--whatsapp`` to write over WhatsApp, ``--from`` to be another customer, and
-``--message`` to send one text and print the reply (handy in scripts).
+Use ``--whatsapp`` to write over WhatsApp, ``--voice`` to call instead (the Voice webhook, then
+a signed ConversationRelay socket, speaking its frames: each line you type is what you "say",
+and the agent's tokens print as they stream), ``--from`` to be another customer, and
+``--message`` to send one text (or say one thing) and print the reply (handy in scripts).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import httpx
 
 from switchboard.addresses import Channel, channel_address, to_e164
 from switchboard.config import SANDBOX_PHONE_NUMBER, Settings, get_settings
-from switchboard.twilio_sim import TwilioWebhookClient, inbound_message_form
+from switchboard.twilio_sim import RelayCall, TwilioWebhookClient, inbound_message_form
 
 
 class Simulator:
@@ -79,17 +81,68 @@ async def _print_replies(sim: Simulator) -> None:
             await asyncio.sleep(2)
 
 
+async def _speak_and_listen(call: RelayCall, text: str, wait: float) -> str:
+    """Say ``text`` and print the agent's answer token by token; returns the whole answer."""
+    await call.say(text)
+    spoken = ""
+    while True:
+        frame = await call.frame(within=wait)
+        if frame.get("type") == "text":
+            spoken += str(frame["token"])
+            print(frame["token"], end="", flush=True)
+            if frame.get("last"):
+                print()
+                return spoken
+        elif frame.get("type") == "end":
+            print(f"\n[the agent ended the call {frame.get('handoffData') or ''}]")
+            return spoken
+        else:
+            print(f"\n[{frame.get('type')}: {frame}]")
+
+
+async def call(settings: Settings, customer: str, message: str | None, wait: float) -> int:
+    """Call the business over ConversationRelay, as Twilio would."""
+    gateway = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    business = settings.twilio_phone_number or SANDBOX_PHONE_NUMBER
+    async with httpx.AsyncClient(timeout=10) as http:
+        webhooks = TwilioWebhookClient(http, gateway, settings.auth_token, settings.public_base_url)
+        try:
+            relay = await RelayCall.dial(
+                webhooks, customer, business, account_sid=settings.account_sid
+            )
+        except (httpx.HTTPError, OSError) as exc:
+            print(f"cannot call the gateway ({exc}); is `make run` running?", file=sys.stderr)
+            return 2
+        try:
+            if message:
+                return 0 if await _speak_and_listen(relay, message, wait) else 1
+            print(f"You are {customer}, on a call. Type what you say; Ctrl-D to hang up.")
+            while True:
+                print("you> ", end="", flush=True)
+                line = await asyncio.to_thread(sys.stdin.readline)
+                if not line:
+                    return 0
+                if line.strip():
+                    print("agent> ", end="", flush=True)
+                    await _speak_and_listen(relay, line.strip(), wait)
+        finally:
+            await relay.hang_up()
+
+
 async def main(argv: list[str] | None = None) -> int:
     """Run the simulator; returns the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--from", dest="customer", default="+15551230000", help="your number")
     parser.add_argument("--whatsapp", action="store_true", help="write over WhatsApp")
+    parser.add_argument("--voice", action="store_true", help="call instead of texting")
     parser.add_argument("--message", help="send one text, print the reply and exit")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a reply")
     args = parser.parse_args(argv)
     settings = get_settings()
     if not settings.sandbox:
         print("note: Twilio credentials are set, so replies go to Twilio, not to this terminal.")
+    if args.voice:
+        return await call(settings, to_e164(args.customer), args.message, args.timeout)
     channel = Channel.WHATSAPP if args.whatsapp else Channel.SMS
     async with httpx.AsyncClient(timeout=10) as http:
         sim = Simulator(http, settings, to_e164(args.customer), channel)

@@ -21,7 +21,7 @@ from switchboard.addresses import Channel, conversation_id
 from switchboard.config import Settings
 from switchboard.devserver import DevServer
 from switchboard.models import ConversationView
-from switchboard.twilio_sim import TwilioWebhookClient, inbound_message_form
+from switchboard.twilio_sim import RelayCall, TwilioWebhookClient, inbound_message_form
 from tests.fakes.fake_llm import FakeLLM
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.fakes.server import free_port, serve
@@ -83,6 +83,22 @@ class Stack:
             account_sid=ACCOUNT_SID, extra=extra,
         )  # fmt: skip
         return await self.webhooks.post("/twilio/messaging", form)
+
+    async def call(self, customer: str, *, call_sid: str | None = None) -> RelayCall:
+        """The customer calls the business: the Voice webhook, then the signed relay socket."""
+        return await RelayCall.dial(
+            self.webhooks, customer, BUSINESS_NUMBER, account_sid=ACCOUNT_SID, call_sid=call_sid
+        )
+
+    async def hang_up(self, call: RelayCall, customer: str) -> None:
+        """The caller hangs up; returns once the conversation has recorded the call's end."""
+        await call.hang_up()
+
+        async def ended() -> bool:
+            view = await self.describe(customer)
+            return any(f"call {call.call_sid} ended" in e.text for e in view.transcript)
+
+        await self.eventually(ended)
 
     async def describe(self, customer: str) -> ConversationView:
         handle = self.client.get_workflow_handle_for(

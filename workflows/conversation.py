@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
     from activities.llm import LLMActivities
     from switchboard import errors
-    from switchboard.addresses import channel_address
+    from switchboard.addresses import Channel, channel_address
     from switchboard.models import (
         CloseRequest,
         ConversationInput,
@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         SendMessageRequest,
         SendMessageResult,
     )
+    from switchboard.voice import VoiceLeg
     from workflows import search_attributes as sa
     from workflows import state_ops
     from workflows.policies import (
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         LLM_ACTIVITY,
         LLM_LOCAL_ACTIVITY,
     )
+    from workflows.voice_legs import VoiceLegs
 
 INBOUND_MESSAGE_SIGNAL = "inbound_message"
 """Name of the signal that carries a customer message (used by signal-with-start)."""
@@ -57,9 +59,11 @@ FALLBACK_REPLY = "Sorry, I'm having trouble answering right now. Please try agai
 
 
 @workflow.defn
-class ConversationWorkflow:
+class ConversationWorkflow(VoiceLegs):
     """A customer's conversation. Signals: ``inbound_message``, ``delivery_status``, ``close``.
 
+    Voice (see ``workflows.voice_legs``): signals ``voice_call_started`` and
+    ``voice_interrupted``, updates ``voice_prompt`` and ``voice_reply``.
     Query ``describe`` for status, channels and transcript. From the Temporal CLI::
 
         temporal workflow signal -w conv-+14155550100 --name close --input '{"reason": "done"}'
@@ -73,6 +77,8 @@ class ConversationWorkflow:
         self._inbound_seq = 0
         self._idle = False
         self._published: tuple[object, ...] | None = None
+        self._legs: dict[str, VoiceLeg] = {}
+        self._ended_calls: list[str] = []
 
     # --- the story ----------------------------------------------------------------------
 
@@ -105,6 +111,7 @@ class ConversationWorkflow:
             elif self._should_continue_as_new():
                 await self._continue_as_new()
         idle_watch.cancel()
+        await self._end_calls(self._close_reason or "idle")
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._state.pending:
             # A text arrived while we were closing: it starts the next run, not the void.
@@ -125,18 +132,23 @@ class ConversationWorkflow:
         while True:
             answering = list(self._state.pending)
             seq = self._inbound_seq
-            draft = self._start_generation(turn)
+            draft = self._start_generation(turn, answering[-1].channel)
             if await self._quiet_since(seq, first_at):
                 break
             draft.cancel()  # a newer text arrived: this draft answers a stale question
             with contextlib.suppress(*ACTIVITY_FAILURES, asyncio.CancelledError):
                 await draft
         reply = await self._finish_draft(draft)
-        await self._deliver(turn, reply, [m.message_sid for m in answering])
+        await self._deliver(turn, reply, answering[-1].channel, [m.message_sid for m in answering])
         self._publish()
 
-    def _start_generation(self, turn: int) -> workflow.ActivityHandle[LLMReply]:
-        request = self._llm_request(turn)
+    def _start_generation(self, turn: int, channel: Channel) -> workflow.ActivityHandle[LLMReply]:
+        request = LLMRequest(
+            conversation_id=workflow.info().workflow_id,
+            channel=channel,
+            turn=turn,
+            messages=state_ops.chat_history(self._state),
+        )
         if self._cfg.local_activities:
             return workflow.start_local_activity_method(
                 LLMActivities.generate_reply, request, **LLM_LOCAL_ACTIVITY,
@@ -146,8 +158,7 @@ class ConversationWorkflow:
             LLMActivities.generate_reply, request, **LLM_ACTIVITY, summary=f"turn {turn}"
         )
 
-    async def _send(self, request: SendMessageRequest, turn: int) -> SendMessageResult:
-        summary = f"reply {turn} by {request.channel}"
+    async def _send(self, request: SendMessageRequest, summary: str) -> SendMessageResult:
         if self._cfg.local_activities:
             return await workflow.execute_local_activity_method(
                 DeliveryActivities.send_message, request, **DELIVERY_LOCAL_ACTIVITY,
@@ -186,9 +197,7 @@ class ConversationWorkflow:
         answered = set(sids)
         self._state.pending = [m for m in self._state.pending if m.message_sid not in answered]
 
-    async def _deliver(self, turn: int, text: str, answering: list[str]) -> None:
-        channel = self._state.active_channel
-        assert channel is not None
+    async def _deliver(self, turn: int, text: str, channel: Channel, answering: list[str]) -> None:
         now = workflow.now()
         if self._state.opted_out:
             self._mark_answered(answering)
@@ -206,10 +215,10 @@ class ConversationWorkflow:
             answers=answering,
         )
         try:
-            sent = await self._send(request, turn)
+            sent = await self._send(request, f"reply {turn} by {channel}")
         except ACTIVITY_FAILURES as exc:
             self._mark_answered(answering)
-            self._record_delivery_failure(turn, text, exc)
+            self._record_delivery_failure(turn, text, channel, exc)
             return
         if sent.deduplicated and sent.body is not None and sent.answers:
             # This turn was first played before a crash or a refused completion, with fewer
@@ -228,15 +237,15 @@ class ConversationWorkflow:
             turn=turn,
         )
 
-    def _record_delivery_failure(self, turn: int, text: str, exc: Exception) -> None:
+    def _record_delivery_failure(
+        self, turn: int, text: str, channel: Channel, exc: Exception
+    ) -> None:
         cause = exc.cause if isinstance(exc, ActivityError) else exc
         error_type = cause.type if isinstance(cause, ApplicationError) else None
         code = None
         if isinstance(cause, ApplicationError) and cause.details:
             detail = cause.details[0]
             code = detail if isinstance(detail, int) else None
-        channel = self._state.active_channel
-        assert channel is not None
         now = workflow.now()
         self._state.delivery_failures.append(
             DeliveryFailure(
@@ -264,10 +273,14 @@ class ConversationWorkflow:
     # --- lifecycle ----------------------------------------------------------------------
 
     def _idle_remaining(self) -> timedelta:
+        if self._legs:  # a quiet caller is still on the line
+            return timedelta(seconds=self._cfg.idle_timeout_seconds)
         last = self._state.last_activity or self._state.started_at or workflow.now()
         return last + timedelta(seconds=self._cfg.idle_timeout_seconds) - workflow.now()
 
     def _should_continue_as_new(self) -> bool:
+        if self._legs:  # never mid-call: the leg watchers live in this run
+            return False
         info = workflow.info()
         return info.is_continue_as_new_suggested() or (
             self._cfg.max_history_events is not None
@@ -308,15 +321,6 @@ class ConversationWorkflow:
         if last is not None:
             details += f"\n\n**last** ({last.role}, {last.channel}): {last.text[:200]}"
         workflow.set_current_details(details)
-
-    def _llm_request(self, turn: int) -> LLMRequest:
-        assert self._state.active_channel is not None
-        return LLMRequest(
-            conversation_id=workflow.info().workflow_id,
-            channel=self._state.active_channel,
-            turn=turn,
-            messages=state_ops.chat_history(self._state),
-        )
 
     # --- handlers -----------------------------------------------------------------------
 

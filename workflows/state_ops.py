@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from switchboard.addresses import Channel
@@ -109,9 +110,53 @@ def chat_history(state: ConversationState) -> list[ChatMessage]:
     for entry in state.transcript:
         if entry.role is Role.CUSTOMER:
             messages.append(ChatMessage(role="user", content=entry.text))
-        elif entry.role in (Role.ASSISTANT, Role.AGENT) and entry.delivery_status not in _UNSEEN:
+        elif (
+            entry.role in (Role.ASSISTANT, Role.AGENT)
+            and entry.delivery_status not in _UNSEEN
+            and entry.text  # a spoken reply cut off before the caller heard a word
+        ):
             messages.append(ChatMessage(role="assistant", content=entry.text))
     return messages
+
+
+def system_note(text: str, channel: Channel, at: datetime) -> TranscriptEntry:
+    """A transcript line for operators (call started, tool called); never shown to the model."""
+    return TranscriptEntry(role=Role.SYSTEM, text=text, channel=channel, at=at)
+
+
+def record_voice_prompt(state: ConversationState, text: str, at: datetime) -> TranscriptEntry:
+    """Add what a caller said (or keyed) to the transcript."""
+    if Channel.VOICE not in state.channels:
+        state.channels.append(Channel.VOICE)
+    state.active_channel = Channel.VOICE
+    state.last_activity = at
+    entry = TranscriptEntry(role=Role.CUSTOMER, text=text, channel=Channel.VOICE, at=at)
+    state.transcript.append(entry)
+    return entry
+
+
+def heard_part(said: str, heard: str) -> str:
+    """The part of a spoken reply the caller heard before interrupting.
+
+    ``heard`` is Twilio's ``utteranceUntilInterrupt``. When it is a prefix of what we said
+    (the usual case, give or take spacing and case), the reply is cut just after it, keeping
+    our own spelling; otherwise Twilio's words are the best account of what was heard.
+    """
+    words = heard.split()
+    if not words:
+        return ""
+    match = re.search(r"\s+".join(map(re.escape, words)), said, re.IGNORECASE)
+    return said[: match.end()] if match else heard.strip()
+
+
+def truncate_spoken_reply(state: ConversationState, turn: int, heard: str) -> bool:
+    """Cut the voice reply of ``turn`` to what the caller heard. False if there is none."""
+    for entry in reversed(state.transcript):
+        if entry.turn == turn and entry.role is Role.ASSISTANT and entry.channel is Channel.VOICE:
+            entry.text = heard_part(entry.text, heard)
+            entry.interrupted = True
+            return True
+    return False
 
 
 def trimmed_for_carry(state: ConversationState, cfg: ConversationConfig) -> ConversationState:

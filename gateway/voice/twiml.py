@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard.config import Settings
+
 RELAY_PATH = "/twilio/relay"
 ACTION_PATH = "/twilio/voice/action"
 
@@ -21,6 +23,21 @@ class VoiceOptions:
     transcription_provider: str | None = None
     interruptible: str = "any"
     dtmf_detection: bool = True
+    speech_model: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VoiceOptions:
+        """The ``VOICE_*`` settings."""
+        return cls(
+            welcome_greeting=settings.voice_welcome_greeting or None,
+            language=settings.voice_language,
+            tts_provider=settings.voice_tts_provider,
+            voice=settings.voice_voice,
+            transcription_provider=settings.voice_transcription_provider,
+            interruptible=settings.voice_interruptible,
+            dtmf_detection=settings.voice_dtmf_detection,
+            speech_model=settings.voice_speech_model,
+        )
 
 
 def relay_url(public_base_url: str) -> str:
@@ -29,6 +46,13 @@ def relay_url(public_base_url: str) -> str:
     if base.startswith("https://"):
         return "wss://" + base.removeprefix("https://") + RELAY_PATH
     return "ws://" + base.removeprefix("http://") + RELAY_PATH
+
+
+def hangup_twiml() -> str:
+    """``<Response><Hangup/></Response>``."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
 
 
 def connect_relay_twiml(public_base_url: str, options: VoiceOptions) -> str:
@@ -47,6 +71,7 @@ def connect_relay_twiml(public_base_url: str, options: VoiceOptions) -> str:
         "transcription_provider": options.transcription_provider,
         "interruptible": options.interruptible,
         "dtmf_detection": options.dtmf_detection,
+        "speech_model": options.speech_model,
     }
     connect.conversation_relay(
         url=relay_url(public_base_url), **{k: v for k, v in attributes.items() if v is not None}

@@ -1,0 +1,43 @@
+"""The calls whose ConversationRelay sockets this gateway process holds."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from switchboard.voice import LegEndReason
+
+if TYPE_CHECKING:
+    from gateway.voice.session import RelaySession
+
+_REMEMBER_ENDED = 2000
+
+
+class LiveCalls:
+    """Sockets this process holds, by ``CallSid``; and how recently ended ones ended."""
+
+    def __init__(self) -> None:
+        self._live: dict[str, RelaySession] = {}
+        self._ended: OrderedDict[str, LegEndReason] = OrderedDict()
+
+    def add(self, call_sid: str, session: RelaySession) -> None:
+        """Register a session once its ``setup`` arrived."""
+        self._live[call_sid] = session
+
+    def remove(self, call_sid: str, reason: LegEndReason) -> None:
+        """Forget a closed session, remembering how it ended (the watcher may ask later)."""
+        self._live.pop(call_sid, None)
+        self._ended[call_sid] = reason
+        while len(self._ended) > _REMEMBER_ENDED:
+            self._ended.popitem(last=False)
+
+    def get(self, call_sid: str) -> RelaySession | None:
+        """The live session of a call, if this process holds it."""
+        return self._live.get(call_sid)
+
+    def ended_reason(self, call_sid: str) -> LegEndReason:
+        """How a call that is no longer live ended (``unknown`` if never seen here)."""
+        return self._ended.get(call_sid, LegEndReason.UNKNOWN)
+
+    def __len__(self) -> int:
+        return len(self._live)

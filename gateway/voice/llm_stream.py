@@ -1,0 +1,165 @@
+"""Streaming replies for calls: tokens go to the caller as the model produces them.
+
+This is the one model call the gateway makes itself, because a token that has to travel
+through workflow history would arrive too late to speak. The workflow decides the turn (the
+messages, the tools) and records the outcome; this module only carries the stream.
+
+Retries are limited to the moment before the first token: once the caller has heard part of
+an answer, repeating the request would make them hear it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import openai
+import structlog
+from openai import AsyncStream
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from activities.demo_responder import demo_reply
+from activities.llm import build_messages
+from switchboard.addresses import Channel
+from switchboard.config import Settings
+from switchboard.models import ChatMessage, LLMRequest
+from switchboard.voice import ToolCall, VoiceTurnPlan
+from switchboard.voice_tools import SCHEMAS
+
+log = structlog.get_logger(__name__)
+
+TokenSink = Callable[[str], Awaitable[None]]
+
+_RETRY_DELAYS = (0.2, 0.6)
+_RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
+
+
+@dataclass
+class StreamedReply:
+    """What the model said (all of it, as generated) and the tools it asked for."""
+
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tokens: int = 0
+
+
+class _ToolCallParts:
+    """Tool calls arrive in fragments keyed by index; this puts them back together."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, str]] = {}
+
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        for choice in chunk.choices:
+            for part in choice.delta.tool_calls or ():
+                call = self._calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] = part.id or call["id"]
+                if part.function is not None:
+                    call["name"] += part.function.name or ""
+                    call["arguments"] += part.function.arguments or ""
+
+    def calls(self) -> list[ToolCall]:
+        return [
+            ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
+            for i, c in sorted(self._calls.items())
+        ]
+
+
+class ReplyStreamer:
+    """Streams a voice turn from the configured model (or the demo responder)."""
+
+    def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None) -> None:
+        self._instructions = settings.agent_instructions
+        self._model = settings.llm_model or "gpt-4o-mini"
+        if client is None and settings.llm_configured:
+            client = openai.AsyncOpenAI(
+                base_url=settings.llm_base_url,
+                api_key=(
+                    settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
+                ),
+                max_retries=0,
+                timeout=settings.llm_timeout.total_seconds(),
+            )
+        self._client = client
+
+    async def close(self) -> None:
+        """Release the HTTP connections."""
+        if self._client is not None:
+            await self._client.close()
+
+    async def stream(
+        self, conversation_id: str, plan: VoiceTurnPlan, on_token: TokenSink
+    ) -> StreamedReply:
+        """Generate the reply to ``plan``, calling ``on_token`` for every text token.
+
+        Cancel the task running this to stop at once (an interruption); ``on_token`` has
+        seen everything generated until then.
+
+        Raises:
+            openai.APIError: the model failed before the first token, after retries.
+        """
+        request = LLMRequest(
+            conversation_id=conversation_id,
+            channel=Channel.VOICE,
+            turn=plan.turn,
+            messages=plan.messages,
+        )
+        chat = build_messages(self._instructions, request)
+        if self._client is None:
+            return await self._demo(chat, on_token)
+        messages = [m.model_dump() for m in chat]
+        reply = StreamedReply()
+        for delay in (*_RETRY_DELAYS, None):
+            try:
+                await self._stream_once(messages, plan.tools, reply, on_token)
+                return reply
+            except _RETRYABLE as exc:
+                if reply.tokens or delay is None:
+                    raise
+                log.warning("voice_llm_retry", error=type(exc).__name__, delay=delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _stream_once(
+        self,
+        messages: list[dict[str, str]],
+        tools: list[str],
+        reply: StreamedReply,
+        on_token: TokenSink,
+    ) -> None:
+        assert self._client is not None
+        body: dict[str, object] = {"model": self._model, "messages": messages, "stream": True}
+        if tools:
+            body["tools"] = [SCHEMAS[name] for name in tools if name in SCHEMAS]
+        # The client's request path without the per-call walk over typed params that
+        # ``chat.completions.create`` does; this sits on the caller's critical path.
+        stream = await self._client.post(
+            "/chat/completions",
+            body=body,
+            cast_to=ChatCompletion,
+            stream=True,
+            stream_cls=AsyncStream[ChatCompletionChunk],
+        )
+        parts = _ToolCallParts()
+        async with stream:
+            async for chunk in stream:
+                for choice in chunk.choices:
+                    token = choice.delta.content
+                    if token:  # untrimmed: the spaces between words live in the tokens
+                        reply.text += token
+                        reply.tokens += 1
+                        await on_token(token)
+                parts.add(chunk)
+        reply.tool_calls = parts.calls()
+
+    @staticmethod
+    async def _demo(messages: list[ChatMessage], on_token: TokenSink) -> StreamedReply:
+        text = demo_reply(messages)
+        reply = StreamedReply()
+        for token in re.findall(r"\S+\s*", text):
+            reply.text += token
+            reply.tokens += 1
+            await on_token(token)
+        return reply

@@ -1,0 +1,222 @@
+"""The voice side of ``ConversationWorkflow``: call legs, spoken turns, interruptions.
+
+Tokens never pass through here. The gateway holding the ConversationRelay socket asks for
+each turn's plan with an update (the reply path waits on nothing but this workflow task),
+streams the model into the socket itself, and reports the outcome with a second update.
+The workflow stays the judge: it records what was said and heard, approves call actions,
+and watches every leg through an activity on the gateway's own task queue, so a gateway that
+dies mid-call is noticed within seconds and the caller gets a text instead of silence.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from switchboard.addresses import Channel
+    from switchboard.models import (
+        ConversationConfig,
+        ConversationState,
+        ConversationStatus,
+        Role,
+        SendMessageRequest,
+        SendMessageResult,
+    )
+    from switchboard.voice import (
+        PERFORM_VOICE_ACTIONS_ACTIVITY,
+        VOICE_CALL_STARTED_SIGNAL,
+        VOICE_INTERRUPTED_SIGNAL,
+        VOICE_PROMPT_UPDATE,
+        VOICE_REPLY_UPDATE,
+        WATCH_VOICE_LEG_ACTIVITY,
+        LegEndReason,
+        PromptKind,
+        VoiceAction,
+        VoiceActionsRequest,
+        VoiceFollowUp,
+        VoiceInterrupt,
+        VoiceLeg,
+        VoiceLegEnd,
+        VoiceOutcome,
+        VoicePrompt,
+        VoiceTurnPlan,
+    )
+    from switchboard.voice_tools import VOICE_TOOLS, InvalidToolCall, to_action
+    from workflows import state_ops
+
+LEG_HEARTBEAT_TIMEOUT = timedelta(seconds=4)
+"""How long a silent gateway is trusted with a call: the lost-leg detection time."""
+
+_LEG_WATCH_LIMIT = timedelta(hours=5)  # longer than Twilio's longest call
+_LEG_START_LIMIT = timedelta(seconds=15)  # the gateway died before the watcher began
+_ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)  # the socket lives in one process only
+_ATTACH_WAIT = timedelta(seconds=10)
+_LEG_FAILURES = (ActivityError, ApplicationError)
+
+
+class VoiceLegs:
+    """Mixed into ``ConversationWorkflow``; owns the live call legs of a run."""
+
+    _state: ConversationState
+    _cfg: ConversationConfig
+    _legs: dict[str, VoiceLeg]
+    _ended_calls: list[str]
+
+    def _publish(self) -> None:
+        raise NotImplementedError
+
+    async def _send(self, request: SendMessageRequest, summary: str) -> SendMessageResult:
+        raise NotImplementedError
+
+    # --- legs ---------------------------------------------------------------------------
+
+    @workflow.signal(name=VOICE_CALL_STARTED_SIGNAL)
+    async def voice_call_started(self, leg: VoiceLeg) -> None:
+        """A ConversationRelay session connected (``setup``); lives until the leg ends."""
+        if leg.call_sid in self._legs or leg.call_sid in self._ended_calls:
+            return  # a redelivered setup
+        self._legs[leg.call_sid] = leg
+        state = self._state
+        if Channel.VOICE not in state.channels:
+            state.channels.append(Channel.VOICE)
+        state.business_addresses[Channel.VOICE] = leg.business_number
+        state.last_activity = leg.started_at
+        self._note(f"call {leg.call_sid} started ({leg.direction})")
+        self._publish()
+        end = await self._watch(leg)
+        del self._legs[leg.call_sid]
+        self._ended_calls.append(leg.call_sid)
+        self._note(f"call {leg.call_sid} ended: {end.reason}")
+        workflow.logger.info("call %s ended: %s", leg.call_sid, end.reason)
+        if end.reason in (LegEndReason.DROPPED, LegEndReason.LOST):
+            await self._follow_up_dropped_call(leg)
+        self._publish()
+
+    async def _watch(self, leg: VoiceLeg) -> VoiceLegEnd:
+        try:
+            end: VoiceLegEnd = await workflow.execute_activity(
+                WATCH_VOICE_LEG_ACTIVITY,
+                leg.call_sid,
+                task_queue=leg.gateway_queue,
+                result_type=VoiceLegEnd,
+                start_to_close_timeout=_LEG_WATCH_LIMIT,
+                schedule_to_start_timeout=_LEG_START_LIMIT,
+                heartbeat_timeout=LEG_HEARTBEAT_TIMEOUT,
+                retry_policy=_ONE_ATTEMPT,
+                summary=f"call {leg.call_sid}",
+            )
+        except _LEG_FAILURES as exc:
+            workflow.logger.warning("lost call leg %s: %s", leg.call_sid, exc)
+            return VoiceLegEnd(call_sid=leg.call_sid, reason=LegEndReason.LOST)
+        return end
+
+    async def _follow_up_dropped_call(self, leg: VoiceLeg) -> None:
+        """Text the caller once, so a broken call does not end the conversation."""
+        if not self._cfg.voice_drop_followup or self._state.opted_out:
+            return
+        text = self._cfg.voice_drop_followup_text
+        request = SendMessageRequest(
+            idempotency_key=f"{workflow.info().first_execution_run_id}:dropped:{leg.call_sid}",
+            conversation_id=workflow.info().workflow_id,
+            channel=Channel.SMS,
+            to=leg.customer,
+            from_=leg.business_number,
+            body=text,
+        )
+        try:
+            sent = await self._send(request, f"dropped call {leg.call_sid}")
+        except _LEG_FAILURES as exc:
+            workflow.logger.warning("dropped-call follow-up not sent: %s", exc)
+            self._note(f"dropped-call follow-up not sent: {exc}")
+            return
+        state = self._state
+        if Channel.SMS not in state.channels:
+            state.channels.append(Channel.SMS)
+        state.business_addresses.setdefault(Channel.SMS, leg.business_number)
+        state_ops.record_reply(
+            state, Role.ASSISTANT, text, Channel.SMS, workflow.now(),
+            message_sid=sent.sid, delivery_status=sent.status,
+        )  # fmt: skip
+
+    async def _end_calls(self, reason: str) -> None:
+        """Hang up every live leg (the conversation is closing)."""
+        for leg in list(self._legs.values()):
+            request = VoiceActionsRequest(
+                call_sid=leg.call_sid, actions=[VoiceAction(kind="end", reason=reason)]
+            )
+            try:
+                await workflow.execute_activity(
+                    PERFORM_VOICE_ACTIONS_ACTIVITY,
+                    request,
+                    task_queue=leg.gateway_queue,
+                    start_to_close_timeout=timedelta(seconds=5),
+                    schedule_to_start_timeout=timedelta(seconds=5),
+                    retry_policy=RetryPolicy(maximum_attempts=3),
+                    summary=f"end call {leg.call_sid}",
+                )
+            except _LEG_FAILURES as exc:
+                workflow.logger.warning("could not end call %s: %s", leg.call_sid, exc)
+
+    # --- turns --------------------------------------------------------------------------
+
+    @workflow.update(name=VOICE_PROMPT_UPDATE)
+    async def voice_prompt(self, prompt: VoicePrompt) -> VoiceTurnPlan:
+        """The caller finished speaking (or keying): record it and plan the spoken reply."""
+        if prompt.call_sid not in self._legs:
+            if prompt.call_sid in self._ended_calls:
+                raise ApplicationError("the call has ended", type="CallEnded")
+            # The setup signal and the first prompt can arrive in one workflow task.
+            await workflow.wait_condition(
+                lambda: prompt.call_sid in self._legs, timeout=_ATTACH_WAIT
+            )
+        text = prompt.text if prompt.kind is PromptKind.SPEECH else f"[keypad: {prompt.text}]"
+        state_ops.record_voice_prompt(self._state, text, prompt.received_at)
+        self._state.turn += 1
+        respond = self._state.status is ConversationStatus.AI
+        return VoiceTurnPlan(
+            turn=self._state.turn,
+            respond=respond,
+            messages=state_ops.chat_history(self._state) if respond else [],
+            tools=list(VOICE_TOOLS) if respond else [],
+            decided_at=workflow.now(),
+        )
+
+    @workflow.update(name=VOICE_REPLY_UPDATE)
+    def voice_reply(self, outcome: VoiceOutcome) -> VoiceFollowUp:
+        """What the caller was told; answers with the call actions the workflow approves."""
+        if outcome.failed and not outcome.text:
+            self._note(f"turn {outcome.turn}: no spoken reply (model unavailable)")
+            return VoiceFollowUp()
+        text = outcome.text
+        if outcome.interrupted:
+            text = state_ops.heard_part(outcome.text, outcome.heard or "")
+        state_ops.record_reply(
+            self._state, Role.ASSISTANT, text, Channel.VOICE, workflow.now(),
+            turn=outcome.turn, interrupted=outcome.interrupted,
+        )  # fmt: skip
+        if outcome.interrupted:
+            return VoiceFollowUp()  # tool calls of a cut-off generation never run
+        actions: list[VoiceAction] = []
+        for call in outcome.tool_calls:
+            try:
+                actions.append(to_action(call))
+            except InvalidToolCall as exc:
+                workflow.logger.warning("tool call refused: %s", exc)
+                self._note(f"tool call refused: {exc}")
+                continue
+            self._note(f"tool {call.name}({call.arguments})")
+        self._publish()
+        return VoiceFollowUp(actions=actions)
+
+    @workflow.signal(name=VOICE_INTERRUPTED_SIGNAL)
+    def voice_interrupted(self, interrupt: VoiceInterrupt) -> None:
+        """The caller cut a reply short: keep only what they heard."""
+        if not state_ops.truncate_spoken_reply(self._state, interrupt.turn, interrupt.heard):
+            workflow.logger.info("interrupt for unknown turn %s ignored", interrupt.turn)
+
+    def _note(self, text: str) -> None:
+        self._state.transcript.append(state_ops.system_note(text, Channel.VOICE, workflow.now()))
