@@ -11,7 +11,9 @@ then measures in one run:
 2. spaced turns through the product over real ConversationRelay sockets: the time from
    sending a ``prompt`` (``last: true``) to receiving the first ``text`` token, with the
    gateway's own breakdown of each turn (queued, the ``voice_prompt`` update, the model's
-   first token) read from its log.
+   first token) read from its log — once with the plain design (the model starts when the
+   workflow's plan arrives) and once with the speculative start (the model starts at once on
+   the gateway's guess of the plan; tokens are released only if the plan confirms it).
 
 Results are printed as percentiles and ratios to the floor, and saved under
 ``benchmarks/results/``.
@@ -144,21 +146,26 @@ async def main() -> None:
     results: dict[str, Any] = {"config": vars(args), "cpus": os.cpu_count()}
     try:
         async with serve(twilio.app) as twilio_url, serve(llm.app) as llm_url:
-            port = free_port()
-            gateway = f"http://127.0.0.1:{port}"
             env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "LLM_"))}
             env.update(
                 TEMPORAL_ADDRESS=server.address, TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                 TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_API_BASE_URL=twilio_url,
                 LLM_BASE_URL=f"{llm_url}/v1", LLM_API_KEY="sk-bench", LLM_MODEL="bench",
                 MEMORY_DATABASE_URL=f"sqlite:///{work / 'memory.db'}", LOG_LEVEL="WARNING",
-                GATEWAY_PORT=str(port), PUBLIC_BASE_URL=gateway,
             )  # fmt: skip
             processes.append(spawn(["worker.py"], env, work / "worker.log"))
-            gateway_log = work / "gateway.log"
-            processes.append(spawn(["-m", "gateway"], {**env, "LOG_LEVEL": "INFO",
-                                   "LOG_FORMAT": "json"}, gateway_log))  # fmt: skip
-            await wait_healthy(gateway)
+            gateways: dict[str, tuple[str, Path, int]] = {}
+            for design, speculate in (("plain", "false"), ("speculative", "true")):
+                port = free_port()
+                url = f"http://127.0.0.1:{port}"
+                log = work / f"gateway-{design}.log"
+                gateway_env = {**env, "GATEWAY_PORT": str(port), "PUBLIC_BASE_URL": url,
+                               "VOICE_SPECULATIVE_START": speculate, "LOG_LEVEL": "INFO",
+                               "LOG_FORMAT": "json"}  # fmt: skip
+                processes.append(spawn(["-m", "gateway"], gateway_env, log))
+                gateways[design] = (url, log, processes[-1].pid)
+            for url, _, _ in gateways.values():
+                await wait_healthy(url)
             client = await Client.connect(server.address)
 
             print(f"floor and hops: {args.floor} samples each …", flush=True)
@@ -167,17 +174,20 @@ async def main() -> None:
             results.update(await measure_hops(client, args.floor, args.gap))
 
             turns = args.calls * args.prompts - 1
-            print(f"voice: {args.calls} calls × {args.prompts} prompts ({turns} measured) …",
-                  flush=True)  # fmt: skip
-            meter = CpuMeter({"temporal": server.process.pid, "worker": processes[0].pid,
-                              "gateway": processes[1].pid})  # fmt: skip
-            meter.start()
-            first, whole = await spaced_calls(gateway, args.calls, args.prompts, args.gap)
-            results["cpu_ms_per_turn"] = meter.per_item_ms(len(first) + 1)
-            results["prompt_to_first_token"] = summary(first)
-            results["prompt_to_last_token"] = summary(whole)
-            await asyncio.sleep(1)  # let the gateway flush its log
-            results["gateway_breakdown"] = gateway_breakdown(gateway_log)
+            for design, (url, log, pid) in gateways.items():
+                print(f"voice ({design}): {args.calls} calls × {args.prompts} prompts "
+                      f"({turns} measured) …", flush=True)  # fmt: skip
+                meter = CpuMeter({"temporal": server.process.pid, "worker": processes[0].pid,
+                                  "gateway": pid})  # fmt: skip
+                meter.start()
+                first, whole = await spaced_calls(url, args.calls, args.prompts, args.gap)
+                await asyncio.sleep(1)  # let the gateway flush its log
+                results[design] = {
+                    "cpu_ms_per_turn": meter.per_item_ms(len(first) + 1),
+                    "prompt_to_first_token": summary(first),
+                    "prompt_to_last_token": summary(whole),
+                    "gateway_breakdown": gateway_breakdown(log),
+                }
     finally:
         for process in processes:
             process.terminate()
@@ -194,19 +204,22 @@ async def main() -> None:
 
 def report(results: dict[str, Any]) -> None:
     floor = results["floor_same_queue"]
-    breakdown = results["gateway_breakdown"]
     rows = [
         ("floor: signal → activity, same queue", floor),
         ("hop: signal → activity, other queue", results["signal_to_other_queue_activity"]),
         ("hop: no-op update", results["noop_update"]),
-        ("voice: prompt → first token (caller)", results["prompt_to_first_token"]),
-        ("voice: prompt → last token (caller)", results["prompt_to_last_token"]),
-        ("  gateway: frame → first token", breakdown["total_ms"]),
-        ("  gateway: frame → update sent", breakdown["queued_ms"]),
-        ("  gateway: voice_prompt update", breakdown["plan_update_ms"]),
-        ("  frame → workflow task started", breakdown["workflow_task_at_ms"]),
-        ("  gateway: model → first token", breakdown["model_first_token_ms"]),
     ]
+    for design in ("plain", "speculative"):
+        run, breakdown = results[design], results[design]["gateway_breakdown"]
+        rows += [
+            (f"{design}: prompt → first token (caller)", run["prompt_to_first_token"]),
+            (f"{design}: prompt → last token (caller)", run["prompt_to_last_token"]),
+            ("  gateway: frame → first token", breakdown["total_ms"]),
+            ("  gateway: frame → update sent", breakdown["queued_ms"]),
+            ("  gateway: voice_prompt update", breakdown["plan_update_ms"]),
+            ("  frame → workflow task started", breakdown["workflow_task_at_ms"]),
+            ("  gateway: plan → first token", breakdown["model_first_token_ms"]),
+        ]
     print(f"\n{'':42} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8}   p50 / floor")
     for name, s in rows:
         if not s.get("n"):
@@ -214,7 +227,8 @@ def report(results: dict[str, Any]) -> None:
         ratio = s["p50"] / floor["p50"] if floor.get("p50") else float("nan")
         print(f"{name:42} {s['n']:>5} {s['p50']:>8.2f} {s['p95']:>8.2f} {s['p99']:>8.2f}"
               f"   {ratio:5.2f}×")  # fmt: skip
-    print(f"\nCPU per voice turn (ms): {results['cpu_ms_per_turn']}")
+    for design in ("plain", "speculative"):
+        print(f"CPU per voice turn, {design} (ms): {results[design]['cpu_ms_per_turn']}")
 
 
 if __name__ == "__main__":

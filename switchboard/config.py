@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     voice_interruptible: str = "any"
     voice_dtmf_detection: bool = True
     voice_drop_followup: bool = True
+    voice_speculative_start: bool = True
     voice_drop_followup_text: str = (
         "Sorry, it looks like our call got cut off. Reply here and we'll pick up where we left off."
     )

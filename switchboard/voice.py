@@ -79,6 +79,11 @@ class VoicePrompt(BaseModel):
     received_at: datetime
 
 
+def spoken_text(prompt: VoicePrompt) -> str:
+    """How a prompt appears in the transcript and to the model."""
+    return prompt.text if prompt.kind is PromptKind.SPEECH else f"[keypad: {prompt.text}]"
+
+
 class VoiceTurnPlan(BaseModel):
     """The workflow's answer to a prompt: what the model gets for this turn.
 

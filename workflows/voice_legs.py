@@ -34,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
         VOICE_REPLY_UPDATE,
         WATCH_VOICE_LEG_ACTIVITY,
         LegEndReason,
-        PromptKind,
         VoiceAction,
         VoiceActionsRequest,
         VoiceFollowUp,
@@ -44,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         VoiceOutcome,
         VoicePrompt,
         VoiceTurnPlan,
+        spoken_text,
     )
     from switchboard.voice_tools import VOICE_TOOLS, InvalidToolCall, to_action
     from workflows import state_ops
@@ -173,8 +173,7 @@ class VoiceLegs:
             await workflow.wait_condition(
                 lambda: prompt.call_sid in self._legs, timeout=_ATTACH_WAIT
             )
-        text = prompt.text if prompt.kind is PromptKind.SPEECH else f"[keypad: {prompt.text}]"
-        state_ops.record_voice_prompt(self._state, text, prompt.received_at)
+        state_ops.record_voice_prompt(self._state, spoken_text(prompt), prompt.received_at)
         self._state.turn += 1
         respond = self._state.status is ConversationStatus.AI
         return VoiceTurnPlan(

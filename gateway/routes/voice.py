@@ -59,7 +59,7 @@ async def relay(websocket: WebSocket) -> None:
     state.metrics.relay_sessions.labels("accepted").inc()
     session = RelaySession(
         websocket, state.conversations, state.streamer, state.calls, state.gateway_queue,
-        state.metrics,
+        state.metrics, speculate=state.settings.voice_speculative_start,
     )  # fmt: skip
     reason = await session.run()
     state.metrics.relay_sessions.labels(str(reason)).inc()

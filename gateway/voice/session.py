@@ -44,6 +44,7 @@ from gateway.voice.frames import (
     parse_frame,
 )
 from gateway.voice.llm_stream import ReplyStreamer
+from gateway.voice.speculation import KnownContext, Speculation
 from switchboard.addresses import InvalidAddress, conversation_id, to_e164
 from switchboard.voice import (
     LegEndReason,
@@ -109,6 +110,8 @@ class RelaySession:
         calls: LiveCalls,
         gateway_queue: str,
         metrics: GatewayMetrics,
+        *,
+        speculate: bool = True,
     ) -> None:
         self._ws = ws
         self._calls = calls
@@ -127,6 +130,8 @@ class RelaySession:
         self._agent_quiet = asyncio.Event()
         self._speaking_events = False
         self._closing = False
+        self._speculate = speculate
+        self._context: KnownContext | None = None
 
     @property
     def call_sid(self) -> str | None:
@@ -275,14 +280,26 @@ class RelaySession:
     async def _take_turn(self, turn: _Turn) -> None:
         assert self.leg is not None
         customer = self.leg.customer
+        context, self._context = self._context, None  # valid again only once this turn lands
+        speculation = None
+        if self._speculate and context is not None:
+            speculation = Speculation(
+                self._streamer, conversation_id(customer), context.guess(turn.prompt)
+            )
         planning = time.perf_counter()
         try:
             plan = await self._conversations.plan_voice_turn(customer, turn.prompt, turn.prompt_id)
         except _TEMPORAL_FAILURES as exc:
             log.error("voice_turn_not_planned", error=str(exc))
+            if speculation is not None:
+                speculation.abandon()
             await self._say(SORRY)
             return
         planned = time.perf_counter()
+        if speculation is not None and not speculation.confirmed_by(plan):
+            log.info("speculation_abandoned", turn=plan.turn)
+            speculation.abandon()
+            speculation = None
         if not plan.respond:
             return
         turn.number = plan.turn
@@ -302,14 +319,18 @@ class RelaySession:
                     plan_update_ms=round((planned - planning) * 1000, 2),
                     workflow_task_at_ms=_ms_between(turn.prompt.received_at, plan.decided_at),
                     model_first_token_ms=round((first - planned) * 1000, 2),
+                    speculative=speculation is not None,
                 )
             turn.text += token
             turn.last_token_at = time.monotonic()
             await self._send(_text_json(token))
 
-        turn.stream = asyncio.create_task(
-            self._streamer.stream(conversation_id(customer), plan, on_token)
-        )
+        if speculation is not None:
+            turn.stream = await speculation.adopt(on_token)
+        else:
+            turn.stream = asyncio.create_task(
+                self._streamer.stream(conversation_id(customer), plan, on_token)
+            )
         try:
             streamed = await turn.stream
             tool_calls = streamed.tool_calls
@@ -345,6 +366,8 @@ class RelaySession:
         finally:
             turn.stage = _Stage.DONE
             self._last_spoken = turn
+        if not failed:
+            self._context = KnownContext.after_turn(plan, turn.text, turn.heard)
         if turn.late_heard is not None:
             await self._report_interrupt(turn, turn.late_heard)
         elif follow_up.actions and not self._closing:
@@ -371,6 +394,8 @@ class RelaySession:
 
     async def _report_interrupt(self, turn: _Turn, heard: str) -> None:
         assert self.leg is not None and turn.number is not None
+        if self._context is not None:
+            self._context = self._context.cut_last_reply(turn.text, heard)
         interrupt = VoiceInterrupt(call_sid=self.leg.call_sid, turn=turn.number, heard=heard)
         try:
             await self._conversations.report_interrupt(self.leg.customer, interrupt)

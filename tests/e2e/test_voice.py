@@ -322,3 +322,37 @@ async def test_simulator_calls_through_the_real_endpoints(
         return any("ended: hangup" in e.text for e in view.transcript)
 
     await stack.eventually(ended)
+
+
+async def test_a_speculative_start_never_speaks_a_stale_guess(stack: Stack) -> None:
+    """The gateway starts the model on its guess of the next plan; a text that arrived in
+    between changes the plan, so the guess is dropped unheard and the reply comes from the
+    workflow's plan."""
+    customer = unique_customer()
+    call = await stack.call(customer)
+    stack.llm.responder = lambda messages: FakeReply(text="Hi there.")
+    await call.say("Hi")
+    assert await call.reply() == "Hi there."
+
+    await stack.text(customer, "Here is my order number: 4521")
+    await stack.twilio.wait_for_messages(1)
+
+    def fresh_or_stale(messages: Messages) -> FakeReply:
+        texts = [str(m.get("content")) for m in messages]
+        fresh = "Here is my order number: 4521" in texts
+        return FakeReply(text="Order 4521 found." if fresh else "STALE GUESS", token_delay=0.01)
+
+    stack.llm.responder = fresh_or_stale
+    await call.say("Did you get it?")
+    assert await call.reply() == "Order 4521 found."
+    assert "STALE" not in json.dumps(call.received)
+    guesses = [r for r in stack.llm.requests if last_user_text(r["messages"]) == "Did you get it?"]
+    assert len(guesses) == 2, "one guessed start, dropped; one from the workflow's plan"
+
+    # With nothing in between, the next guess is right and is the only request of its turn.
+    stack.llm.responder = lambda messages: FakeReply(text="You're welcome.")
+    before = len(stack.llm.requests)
+    await call.say("Thanks")
+    assert await call.reply() == "You're welcome."
+    assert len(stack.llm.requests) == before + 1
+    await stack.hang_up(call, customer)
