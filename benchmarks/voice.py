@@ -130,6 +130,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--prompts", type=int, default=21, help="prompts per call (default 21)")
     parser.add_argument("--gap", type=float, default=0.25, help="seconds between turns")
     parser.add_argument("--floor", type=int, default=200, help="floor samples (default 200)")
+    parser.add_argument(
+        "--llm-delay", type=float, default=0.0, help="the fake model's time to first token (s)"
+    )
     return parser.parse_args()
 
 
@@ -141,7 +144,7 @@ async def main() -> None:
     await server.start()
     assert server.process is not None
     twilio, llm = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN), FakeLLM("sk-bench")
-    llm.responder = lambda messages: FakeReply(text=REPLY)
+    llm.responder = lambda messages: FakeReply(text=REPLY, delay=args.llm_delay)
     processes = []
     results: dict[str, Any] = {"config": vars(args), "cpus": os.cpu_count()}
     try:

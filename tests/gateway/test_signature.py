@@ -194,3 +194,37 @@ def test_public_url(base: str, path: str, query: str, expected: str) -> None:
 def test_public_url_round_trip(validator: SignatureValidator) -> None:
     url = validator.public_url("/twilio/messaging", "tenant=a")
     assert validator.valid(url, PARAMS, sign(PARAMS, url=f"{URL}?tenant=a"))
+
+
+# --- the ConversationRelay socket upgrade ---------------------------------------------------
+
+RELAY_PUBLIC = "https://abc123.ngrok.app"
+
+
+def test_relay_url_maps_the_public_scheme_to_websocket() -> None:
+    assert SignatureValidator(TOKEN, RELAY_PUBLIC).relay_url("/twilio/relay") == (
+        "wss://abc123.ngrok.app/twilio/relay"
+    )
+    assert SignatureValidator(TOKEN, "http://localhost:8000").relay_url("/r", "a=1") == (
+        "ws://localhost:8000/r?a=1"
+    )
+
+
+def test_relay_signature_over_the_url_as_written_in_the_twiml() -> None:
+    relay = SignatureValidator(TOKEN, RELAY_PUBLIC)
+    received = "ws://10.0.0.5:8000/twilio/relay"  # behind the tunnel
+    signature = reference_signature(TOKEN, "wss://abc123.ngrok.app/twilio/relay", [])
+    assert relay.valid_relay("/twilio/relay", "", received, signature)
+    assert not relay.valid_relay("/twilio/other", "", received, signature)
+    assert not relay.valid_relay("/twilio/relay", "", received, "forged")
+    assert not relay.valid_relay("/twilio/relay", "", received, None)
+
+
+def test_relay_signature_with_a_query_in_the_url_or_as_parameters() -> None:
+    relay = SignatureValidator(TOKEN, RELAY_PUBLIC)
+    url = "wss://abc123.ngrok.app/twilio/relay"
+    in_url = reference_signature(TOKEN, url + "?tenant=t_1", [])
+    as_params = reference_signature(TOKEN, url, [("tenant", "t_1")])
+    for signature in (in_url, as_params):
+        assert relay.valid_relay("/twilio/relay", "tenant=t_1", "ws://x/twilio/relay", signature)
+    assert not relay.valid_relay("/twilio/relay", "tenant=t_2", "ws://x/twilio/relay", in_url)
