@@ -169,14 +169,20 @@ class RelaySession:
         return reason
 
     async def _wind_down(self, turns: asyncio.Task[None]) -> None:
-        """The socket closed: stop talking, but let the turn in hand be recorded."""
+        """The socket closed: stop talking, but record the turn in hand and what was said.
+
+        Prompts still queued (and keys not yet sent) are recorded without an answer, so a
+        dropped call loses no word of the caller's; the workflow's follow-up can refer to it.
+        """
         self._closing = True
         for task in (self._dtmf_flush, self._pending_actions):
             if task is not None:
                 task.cancel()
-        if self._turn is None:
+        if self.leg is not None:
+            self._flush_digits()
+        if self._turn is None and self._prompts.empty():
             turns.cancel()
-        elif self._turn.stream is not None:
+        elif self._turn is not None and self._turn.stream is not None:
             self._turn.stream.cancel()
         done, _ = await asyncio.wait({turns}, timeout=REPORT_GRACE_SECONDS)
         if not done:
@@ -265,7 +271,7 @@ class RelaySession:
         )
 
     async def _run_turns(self) -> None:
-        while not self._closing:
+        while not (self._closing and self._prompts.empty()):
             turn = await self._prompts.get()
             self._turn = turn
             try:
@@ -282,7 +288,7 @@ class RelaySession:
         customer = self.leg.customer
         context, self._context = self._context, None  # valid again only once this turn lands
         speculation = None
-        if self._speculate and context is not None:
+        if self._speculate and context is not None and not self._closing:
             speculation = Speculation(
                 self._streamer, conversation_id(customer), context.guess(turn.prompt)
             )
@@ -300,8 +306,8 @@ class RelaySession:
             log.info("speculation_abandoned", turn=plan.turn)
             speculation.abandon()
             speculation = None
-        if not plan.respond:
-            return
+        if not plan.respond or self._closing:
+            return  # recorded; nobody left to answer
         turn.number = plan.turn
         turn.stage = _Stage.STREAMING
         failed = False

@@ -70,3 +70,42 @@ async def test_a_full_conversation_replays_in_the_sandbox(
     if os.environ.get("RECORD_HISTORIES") == "1":
         name = "conversation-local" if local_activities else "conversation-regular"
         (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def test_a_call_replays_in_the_sandbox(
+    tmp_path: Path, temporal_server: DevServer, client: Client
+) -> None:
+    """Voice paths (legs, updates, interrupts, tool calls, a dropped leg) replay too."""
+    async with running_stack(tmp_path, temporal_server, client) as s:
+        customer = unique_customer()
+        await s.text(customer, "my name is Ada")
+        await s.twilio.wait_for_messages(1)
+        call = await s.call(customer)
+        s.llm.responder = lambda messages: FakeReply(
+            text="Connecting you to the returns desk now, one moment please.",
+            tool_calls=[{"name": "send_digits", "arguments": {"digits": "12"}}],
+        )
+        await call.say("Returns please")
+        await call.reply()
+        assert (await call.frame())["type"] == "sendDigits"
+        await call.interrupt("Connecting you")  # late: after the reply was reported
+        s.llm.responder = lambda messages: FakeReply(text="Sure.", token_delay=0.05)
+        await call.press("7#")
+        await call.frame()
+        await call.interrupt("")  # mid-stream
+        await call.reply()  # the cycle closed by the interrupt
+        await call.say("Bye")
+        await call.reply()
+        await call.say("Are you still there?")
+        call.ws.transport.abort()  # dropped: recorded, and the workflow texts the caller
+        await s.twilio.wait_for_messages(2, timeout=20)
+        handle = client.get_workflow_handle(conversation_id(customer))
+        await handle.signal(ConversationWorkflow.close, CloseRequest(reason="test"))
+        await handle.result()
+        history = await handle.fetch_history()
+        said = [e.text for e in (await handle.query(ConversationWorkflow.describe)).transcript]
+        assert "Are you still there?" in said, "a prompt in flight when the call dropped"
+
+    await replayer().replay_workflow(history)
+    if os.environ.get("RECORD_HISTORIES") == "1":
+        (HISTORIES / "conversation-voice.json").write_text(history.to_json())
