@@ -21,6 +21,7 @@ from switchboard.models import (
 )
 from switchboard.voice import (
     VOICE_CALL_STARTED_SIGNAL,
+    VOICE_CONTEXT_QUERY,
     VOICE_INTERRUPTED_SIGNAL,
     VOICE_PROMPT_UPDATE,
     VOICE_REPLY_UPDATE,
@@ -132,6 +133,18 @@ class ConversationGateway:
                 VOICE_PROMPT_UPDATE, prompt, id=prompt_id, result_type=VoiceTurnPlan
             )
             return plan
+
+    async def voice_context(self, customer: str) -> VoiceTurnPlan:
+        """The model's current view of the conversation (a query; nothing is recorded).
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+        """
+        with _unavailable_as_error():
+            context: VoiceTurnPlan = await self._handle(customer).query(
+                VOICE_CONTEXT_QUERY, result_type=VoiceTurnPlan
+            )
+            return context
 
     async def report_voice_reply(
         self, customer: str, outcome: VoiceOutcome, report_id: str

@@ -36,6 +36,13 @@ class GatewayMetrics:
             ["type"],
             registry=self.registry,
         )
+        self.voice_turns = Counter(
+            "switchboard_voice_turns_total",
+            "Voice turns by how the reply started: speculative (guess confirmed), plain, "
+            "or abandoned (guess refused, restarted from the plan)",
+            ["start"],
+            registry=self.registry,
+        )
         self.first_token_seconds = Histogram(
             "switchboard_voice_first_token_seconds",
             "Caller's prompt received to first text token written",

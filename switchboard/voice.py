@@ -27,6 +27,7 @@ VOICE_CALL_STARTED_SIGNAL = "voice_call_started"
 VOICE_INTERRUPTED_SIGNAL = "voice_interrupted"
 VOICE_PROMPT_UPDATE = "voice_prompt"
 VOICE_REPLY_UPDATE = "voice_reply"
+VOICE_CONTEXT_QUERY = "voice_context"
 
 WATCH_VOICE_LEG_ACTIVITY = "watch_voice_leg"
 """Runs on the gateway holding the socket until the call leg ends; heartbeats while it lives."""

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.voice import (
         PERFORM_VOICE_ACTIONS_ACTIVITY,
         VOICE_CALL_STARTED_SIGNAL,
+        VOICE_CONTEXT_QUERY,
         VOICE_INTERRUPTED_SIGNAL,
         VOICE_PROMPT_UPDATE,
         VOICE_REPLY_UPDATE,
@@ -182,6 +183,17 @@ class VoiceLegs:
             messages=state_ops.chat_history(self._state) if respond else [],
             tools=list(VOICE_TOOLS) if respond else [],
             decided_at=workflow.now(),
+        )
+
+    @workflow.query(name=VOICE_CONTEXT_QUERY)
+    def voice_context(self) -> VoiceTurnPlan:
+        """What the model would see now, less the next prompt (lets a gateway start early)."""
+        respond = self._state.status is ConversationStatus.AI
+        return VoiceTurnPlan(
+            turn=self._state.turn,
+            respond=respond,
+            messages=state_ops.chat_history(self._state) if respond else [],
+            tools=list(VOICE_TOOLS) if respond else [],
         )
 
     @workflow.update(name=VOICE_REPLY_UPDATE)

@@ -132,6 +132,8 @@ class RelaySession:
         self._closing = False
         self._speculate = speculate
         self._context: KnownContext | None = None
+        self._turns_started = 0
+        self._prefetch: asyncio.Task[None] | None = None
 
     @property
     def call_sid(self) -> str | None:
@@ -175,7 +177,7 @@ class RelaySession:
         dropped call loses no word of the caller's; the workflow's follow-up can refer to it.
         """
         self._closing = True
-        for task in (self._dtmf_flush, self._pending_actions):
+        for task in (self._dtmf_flush, self._pending_actions, self._prefetch):
             if task is not None:
                 task.cancel()
         if self.leg is not None:
@@ -254,6 +256,17 @@ class RelaySession:
             await self._send(EndFrame())
             return
         log.info("call_attached", customer=customer, direction=leg.direction)
+        if self._speculate:  # so that even the first prompt can start the model at once
+            self._prefetch = asyncio.create_task(self._prefetch_context(customer))
+
+    async def _prefetch_context(self, customer: str) -> None:
+        try:
+            plan = await self._conversations.voice_context(customer)
+        except Exception as exc:  # only an optimisation: the first turn just starts later
+            log.info("voice_context_unavailable", error=str(exc))
+            return
+        if plan.respond and self._turns_started == 0:
+            self._context = KnownContext(messages=list(plan.messages), tools=list(plan.tools))
 
     # --- turns ----------------------------------------------------------------------------
 
@@ -286,6 +299,7 @@ class RelaySession:
     async def _take_turn(self, turn: _Turn) -> None:
         assert self.leg is not None
         customer = self.leg.customer
+        self._turns_started += 1
         context, self._context = self._context, None  # valid again only once this turn lands
         speculation = None
         if self._speculate and context is not None and not self._closing:
@@ -304,8 +318,13 @@ class RelaySession:
         planned = time.perf_counter()
         if speculation is not None and not speculation.confirmed_by(plan):
             log.info("speculation_abandoned", turn=plan.turn)
+            self._metrics.voice_turns.labels("abandoned").inc()
             speculation.abandon()
             speculation = None
+        elif speculation is not None:
+            self._metrics.voice_turns.labels("speculative").inc()
+        else:
+            self._metrics.voice_turns.labels("plain").inc()
         if not plan.respond or self._closing:
             return  # recorded; nobody left to answer
         turn.number = plan.turn

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from switchboard import simulator
 from switchboard.addresses import Channel
+from switchboard.devserver import DevServer
 from switchboard.models import Role
 from switchboard.twilio_sim import relay_url_of
-from tests.conftest import BUSINESS_NUMBER, Stack, unique_customer
+from tests.conftest import BUSINESS_NUMBER, Stack, running_stack, unique_customer
 from tests.fakes.fake_llm import FakeReply, Messages, last_user_text
 
 
@@ -330,6 +333,7 @@ async def test_a_speculative_start_never_speaks_a_stale_guess(stack: Stack) -> N
     workflow's plan."""
     customer = unique_customer()
     call = await stack.call(customer)
+    await asyncio.sleep(0.5)  # the welcome greeting plays; the gateway fetches the context
     stack.llm.responder = lambda messages: FakeReply(text="Hi there.")
     await call.say("Hi")
     assert await call.reply() == "Hi there."
@@ -356,3 +360,24 @@ async def test_a_speculative_start_never_speaks_a_stale_guess(stack: Stack) -> N
     assert await call.reply() == "You're welcome."
     assert len(stack.llm.requests) == before + 1
     await stack.hang_up(call, customer)
+    metrics = (await stack.http.get(f"{stack.gateway_url}/metrics")).text
+    # The first turn started from the context fetched at setup, the third from the second's.
+    assert 'switchboard_voice_turns_total{start="speculative"} 2.0' in metrics
+    assert 'switchboard_voice_turns_total{start="abandoned"} 1.0' in metrics
+
+
+async def test_without_speculation_every_turn_starts_from_the_plan(
+    tmp_path: Path, temporal_server: DevServer, client: Client
+) -> None:
+    async with running_stack(
+        tmp_path, temporal_server, client, voice_speculative_start=False
+    ) as stack:
+        customer = unique_customer()
+        call = await stack.call(customer)
+        for text in ("one", "two"):
+            await call.say(text)
+            assert await call.reply() == f"echo: {text}"
+        assert len(stack.llm.requests) == 2
+        await stack.hang_up(call, customer)
+        metrics = (await stack.http.get(f"{stack.gateway_url}/metrics")).text
+        assert 'switchboard_voice_turns_total{start="plain"} 2.0' in metrics
