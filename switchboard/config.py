@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     voice_dtmf_detection: bool = True
     voice_drop_followup: bool = True
     voice_speculative_start: bool = True
+    voice_reconnect_greeting: str = "Sorry about that, we got cut off. Where were we?"
     voice_drop_followup_text: str = (
         "Sorry, it looks like our call got cut off. Reply here and we'll pick up where we left off."
     )

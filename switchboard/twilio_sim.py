@@ -176,7 +176,20 @@ class RelayCall:
         form = incoming_call_form(caller, business, call_sid=call_sid, account_sid=account_sid)
         answer = await webhooks.post("/twilio/voice", form)
         answer.raise_for_status()
-        url = relay_url_of(answer.text)
+        return await cls.connect(webhooks, answer.text, caller, business, call_sid, account_sid)
+
+    @classmethod
+    async def connect(
+        cls,
+        webhooks: TwilioWebhookClient,
+        twiml: str,
+        caller: str,
+        business: str,
+        call_sid: str,
+        account_sid: str = "AC" + "0" * 32,
+    ) -> RelayCall:
+        """Open the signed socket a ``<Connect><ConversationRelay>`` document names."""
+        url = relay_url_of(twiml)
         ws = await connect(url, additional_headers={"X-Twilio-Signature": webhooks.sign_url(url)})
         call = cls(ws, call_sid)
         await call.send(setup_frame(caller, business, call_sid, account_sid=account_sid))

@@ -79,6 +79,7 @@ class ConversationWorkflow(VoiceLegs):
         self._published: tuple[object, ...] | None = None
         self._legs: dict[str, VoiceLeg] = {}
         self._ended_calls: list[str] = []
+        self._sessions: list[str] = []
 
     # --- the story ----------------------------------------------------------------------
 

@@ -56,6 +56,9 @@ _LEG_WATCH_LIMIT = timedelta(hours=5)  # longer than Twilio's longest call
 _LEG_START_LIMIT = timedelta(seconds=15)  # the gateway died before the watcher began
 _ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)  # the socket lives in one process only
 _ATTACH_WAIT = timedelta(seconds=10)
+RECONNECT_GRACE = timedelta(seconds=5)
+"""How long a broken call may take to come back on a new session before the caller is texted."""
+RECONNECT_PATCH = "voice-reconnect-grace"
 _LEG_FAILURES = (ActivityError, ApplicationError)
 
 
@@ -66,6 +69,7 @@ class VoiceLegs:
     _cfg: ConversationConfig
     _legs: dict[str, VoiceLeg]
     _ended_calls: list[str]
+    _sessions: list[str]
 
     def _publish(self) -> None:
         raise NotImplementedError
@@ -77,25 +81,53 @@ class VoiceLegs:
 
     @workflow.signal(name=VOICE_CALL_STARTED_SIGNAL)
     async def voice_call_started(self, leg: VoiceLeg) -> None:
-        """A ConversationRelay session connected (``setup``); lives until the leg ends."""
-        if leg.call_sid in self._legs or leg.call_sid in self._ended_calls:
+        """A ConversationRelay session connected (``setup``); lives until the leg ends.
+
+        A call whose socket broke can come back on a new session (the ``<Connect action>``
+        callback answers with fresh ConversationRelay TwiML): the new leg replaces the old
+        one, and the caller is not texted.
+        """
+        if leg.session_id in self._sessions:
             return  # a redelivered setup
+        self._sessions.append(leg.session_id)
+        reconnected = leg.call_sid in self._legs or leg.call_sid in self._ended_calls
         self._legs[leg.call_sid] = leg
         state = self._state
         if Channel.VOICE not in state.channels:
             state.channels.append(Channel.VOICE)
         state.business_addresses[Channel.VOICE] = leg.business_number
         state.last_activity = leg.started_at
-        self._note(f"call {leg.call_sid} started ({leg.direction})")
+        what = "reconnected" if reconnected else f"started ({leg.direction})"
+        self._note(f"call {leg.call_sid} {what}")
         self._publish()
         end = await self._watch(leg)
-        del self._legs[leg.call_sid]
-        self._ended_calls.append(leg.call_sid)
+        if self._legs.get(leg.call_sid) is leg:  # not replaced by a reconnection
+            del self._legs[leg.call_sid]
+            self._ended_calls.append(leg.call_sid)
         self._note(f"call {leg.call_sid} ended: {end.reason}")
         workflow.logger.info("call %s ended: %s", leg.call_sid, end.reason)
         if end.reason in (LegEndReason.DROPPED, LegEndReason.LOST):
-            await self._follow_up_dropped_call(leg)
+            if await self._reconnects(leg):
+                self._note(f"call {leg.call_sid} continues on a new session")
+            else:
+                await self._follow_up_dropped_call(leg)
         self._publish()
+
+    async def _reconnects(self, leg: VoiceLeg) -> bool:
+        """Whether a broken call comes back within the grace period (or already has)."""
+        if not workflow.patched(RECONNECT_PATCH):
+            return False  # a conversation that started before reconnection existed
+        if leg.call_sid in self._legs:
+            return True  # it came back before the old leg was declared lost
+        try:
+            await workflow.wait_condition(
+                lambda: leg.call_sid in self._legs,
+                timeout=RECONNECT_GRACE,
+                timeout_summary="call reconnect grace",
+            )
+        except TimeoutError:
+            return False
+        return True
 
     async def _watch(self, leg: VoiceLeg) -> VoiceLegEnd:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import structlog
 from fastapi import APIRouter, Response, WebSocket
 
@@ -28,17 +30,36 @@ async def incoming_call(form: SignedForm, settings: SettingsDep, metrics: Metric
     )
 
 
+def _session_broke(form: dict[str, str]) -> bool:
+    """The relay session failed (the socket broke) while the caller is still on the line."""
+    failed = bool(form.get("ErrorCode")) or "fail" in form.get("SessionStatus", "").lower()
+    return failed and form.get("CallStatus") == "in-progress" and not form.get("HandoffData")
+
+
 @router.post("/twilio/voice/action")
-async def relay_session_ended(form: SignedForm, metrics: MetricsDep) -> Response:
-    """The ``<Connect action>`` callback: the relay session is over; end the call."""
-    metrics.webhooks.labels("voice_action", "accepted").inc()
+async def relay_session_ended(
+    form: SignedForm, settings: SettingsDep, metrics: MetricsDep
+) -> Response:
+    """The ``<Connect action>`` callback: the relay session is over.
+
+    If it broke while the caller is still connected (a gateway died, the socket dropped),
+    answer with fresh ConversationRelay TwiML: the call comes back on a live gateway, on the
+    same conversation. Otherwise the call ends.
+    """
+    reconnect = _session_broke(form)
+    metrics.webhooks.labels("voice_action", "reconnect" if reconnect else "accepted").inc()
     log.info(
         "relay_session_finished",
         call_sid=form.get("CallSid"),
         session_status=form.get("SessionStatus"),
         error_code=form.get("ErrorCode"),
         handoff=bool(form.get("HandoffData")),
+        reconnect=reconnect,
     )
+    if reconnect:
+        options = VoiceOptions.from_settings(settings)
+        options = replace(options, welcome_greeting=settings.voice_reconnect_greeting or None)
+        return _twiml(connect_relay_twiml(settings.public_base_url, options))
     return _twiml(hangup_twiml())
 
 

@@ -24,9 +24,10 @@ class LiveCalls:
         """Register a session once its ``setup`` arrived."""
         self._live[call_sid] = session
 
-    def remove(self, call_sid: str, reason: LegEndReason) -> None:
+    def remove(self, call_sid: str, session: RelaySession | None, reason: LegEndReason) -> None:
         """Forget a closed session, remembering how it ended (the watcher may ask later)."""
-        self._live.pop(call_sid, None)
+        if session is None or self._live.get(call_sid) is session:  # not a newer session
+            self._live.pop(call_sid, None)
         self._ended[call_sid] = reason
         while len(self._ended) > _REMEMBER_ENDED:
             self._ended.popitem(last=False)

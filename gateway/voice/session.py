@@ -166,7 +166,7 @@ class RelaySession:
             if not self.ended.done():
                 self.ended.set_result(reason)
             if self.leg is not None:
-                self._calls.remove(self.leg.call_sid, reason)
+                self._calls.remove(self.leg.call_sid, self, reason)
         log.info("call_ended", call_sid=self.call_sid, reason=str(reason))
         return reason
 
@@ -250,7 +250,7 @@ class RelaySession:
             await self._conversations.attach_call(leg)
         except TemporalUnavailable as exc:
             log.error("call_not_attached", error=str(exc))
-            self._calls.remove(leg.call_sid, LegEndReason.UNKNOWN)
+            self._calls.remove(leg.call_sid, self, LegEndReason.UNKNOWN)
             self.leg = None
             await self._say(UNAVAILABLE)
             await self._send(EndFrame())

@@ -17,9 +17,9 @@ from switchboard.devserver import DevServer
 from switchboard.twilio_sim import RelayCall, TwilioWebhookClient
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, running_stack, unique_customer
 from tests.e2e.test_crashes import ROOT, worker_env
-from tests.fakes.fake_llm import FakeReply
+from tests.fakes.fake_llm import FakeReply, Messages
 from tests.fakes.server import free_port
-from workflows.voice_legs import LEG_HEARTBEAT_TIMEOUT
+from workflows.voice_legs import LEG_HEARTBEAT_TIMEOUT, RECONNECT_GRACE
 
 
 def start_gateway(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -62,6 +62,83 @@ async def test_gateway_killed_mid_call_leads_to_an_sms_follow_up(
         assert sent[0]["to"] == customer
         assert sent[0]["from"] == BUSINESS_NUMBER
         assert "cut off" in sent[0]["body"]
-        assert noticed < LEG_HEARTBEAT_TIMEOUT.total_seconds() + 10
+        assert noticed < (LEG_HEARTBEAT_TIMEOUT + RECONNECT_GRACE).total_seconds() + 10
         view = await stack.describe(customer)
         assert any("ended: lost" in e.text for e in view.transcript)
+
+
+async def test_a_call_broken_by_a_dead_gateway_comes_back_through_the_action_callback(
+    tmp_path: Path, temporal_server: DevServer, client: Client
+) -> None:
+    """Twilio posts the ``<Connect action>`` with an error when the socket breaks; another
+    gateway answers with fresh relay TwiML and the call goes on, same conversation, no SMS."""
+    async with running_stack(tmp_path, temporal_server, client) as stack:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = worker_env(stack.settings)
+        env.update(GATEWAY_PORT=str(port), PUBLIC_BASE_URL=url)
+        gateway = start_gateway(env, tmp_path / "gateway.log")
+        customer = unique_customer()
+        try:
+            await wait_healthy(url)
+            stack.llm.responder = lambda messages: FakeReply(text="Noted.")
+            async with httpx.AsyncClient() as http:
+                first = await RelayCall.dial(
+                    TwilioWebhookClient(http, url, AUTH_TOKEN), customer, BUSINESS_NUMBER,
+                    account_sid=ACCOUNT_SID,
+                )  # fmt: skip
+                await first.say("My order number is 4521")
+                assert await first.reply() == "Noted."
+                gateway.send_signal(signal.SIGKILL)
+                gateway.wait()
+        finally:
+            if gateway.poll() is None:
+                gateway.kill()
+                gateway.wait()
+
+        action = {
+            "AccountSid": ACCOUNT_SID, "CallSid": first.call_sid, "CallStatus": "in-progress",
+            "Direction": "inbound", "From": customer, "To": BUSINESS_NUMBER,
+            "SessionId": "VX" + "0" * 32, "SessionStatus": "failed", "ErrorCode": "64105",
+        }  # fmt: skip
+        answer = await stack.webhooks.post("/twilio/voice/action", action)
+        assert "<ConversationRelay" in answer.text and "cut off" in answer.text
+        again = await RelayCall.connect(
+            stack.webhooks, answer.text, customer, BUSINESS_NUMBER, first.call_sid, ACCOUNT_SID
+        )
+
+        def remembers(messages: Messages) -> FakeReply:
+            said = " ".join(str(m.get("content")) for m in messages)
+            return FakeReply(text="It is 4521." if "4521" in said else "I don't know.")
+
+        stack.llm.responder = remembers
+        await again.say("What was my order number?")
+        assert await again.reply() == "It is 4521."
+
+        async def old_leg_settled() -> bool:
+            view = await stack.describe(customer)
+            return any("continues on a new session" in e.text for e in view.transcript)
+
+        await stack.eventually(old_leg_settled, timeout=20)
+        assert not stack.twilio.messages, "a reconnected caller is not texted"
+        await again.hang_up()
+
+        async def hung_up() -> bool:
+            view = await stack.describe(customer)
+            return any("ended: hangup" in e.text for e in view.transcript)
+
+        await stack.eventually(hung_up)
+
+
+async def test_action_callback_after_a_normal_end_hangs_up(
+    tmp_path: Path, temporal_server: DevServer, client: Client
+) -> None:
+    async with running_stack(tmp_path, temporal_server, client) as stack:
+        for form in (
+            {"CallSid": "CA1", "CallStatus": "completed", "SessionStatus": "ended"},
+            {"CallSid": "CA1", "CallStatus": "in-progress", "SessionStatus": "ended"},
+            {"CallSid": "CA1", "CallStatus": "in-progress", "ErrorCode": "64105",
+             "HandoffData": '{"reason": "human"}'},
+        ):  # fmt: skip
+            answer = await stack.webhooks.post("/twilio/voice/action", form)
+            assert "<Hangup />" in answer.text
