@@ -30,22 +30,25 @@ def build_messages(instructions: str, request: LLMRequest) -> list[ChatMessage]:
     return [ChatMessage(role="system", content=system), *request.messages]
 
 
+def openai_client(settings: Settings) -> openai.AsyncOpenAI | None:
+    """The configured model's client, with its own retries off; None for the demo responder."""
+    if not settings.llm_configured:
+        return None
+    return openai.AsyncOpenAI(
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused",
+        max_retries=0,  # Temporal owns retries (and the voice path its own, see llm_stream)
+        timeout=settings.llm_timeout.total_seconds(),
+    )
+
+
 class LLMActivities:
     """Activities that talk to the model. The client is created once per worker."""
 
     def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None) -> None:
         self._settings = settings
         self._model = settings.llm_model or "gpt-4o-mini"
-        if client is None and settings.llm_configured:
-            client = openai.AsyncOpenAI(
-                base_url=settings.llm_base_url,
-                api_key=(
-                    settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
-                ),
-                max_retries=0,  # Temporal owns retries
-                timeout=settings.llm_timeout.total_seconds(),
-            )
-        self._client = client
+        self._client = client or openai_client(settings)
 
     @activity.defn(name="generate_reply")
     async def generate_reply(self, request: LLMRequest) -> LLMReply:

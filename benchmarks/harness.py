@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -83,3 +86,20 @@ async def wait_healthy(url: str) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise RuntimeError(f"gateway at {url} not healthy")
+
+
+def save_results(name: str, results: dict[str, Any], logs: Path) -> None:
+    """Write the raw results to ``benchmarks/results/<name>-<time>.json`` and say where."""
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"\nraw results: {path.relative_to(ROOT)}   logs: {logs}")
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate child processes and wait for them."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=30)

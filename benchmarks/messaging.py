@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import sys
@@ -39,7 +38,7 @@ from twilio.request_validator import RequestValidator
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.floor import FloorClock, FloorWorkflow
-from benchmarks.harness import ROOT, CpuMeter, spawn, summary, wait_healthy
+from benchmarks.harness import CpuMeter, save_results, spawn, stop_all, summary, wait_healthy
 from benchmarks.loadgen import RawHttpPool
 from switchboard.devserver import DevServer
 from switchboard.twilio_sim import inbound_message_form
@@ -305,17 +304,10 @@ async def main() -> None:
                 for sender in senders.values():
                     await sender.pool.close()
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+        stop_all(processes)
         server.stop()
     report(results)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"messaging-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(f"\nraw results: {path.relative_to(ROOT)}   logs: {work}")
+    save_results("messaging", results, work)
 
 
 def report(results: dict[str, Any]) -> None:

@@ -40,7 +40,7 @@ from temporalio.worker import Worker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.floor import FloorClock, FloorWorkflow, HopWorkflow
-from benchmarks.harness import ROOT, CpuMeter, spawn, summary, wait_healthy
+from benchmarks.harness import CpuMeter, save_results, spawn, stop_all, summary, wait_healthy
 from benchmarks.messaging import measure_floor
 from switchboard.devserver import DevServer
 from switchboard.twilio_sim import RelayCall, TwilioWebhookClient
@@ -192,17 +192,10 @@ async def main() -> None:
                     "gateway_breakdown": gateway_breakdown(log),
                 }
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+        stop_all(processes)
         server.stop()
     report(results)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"voice-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(f"\nraw results: {path.relative_to(ROOT)}   logs: {work}")
+    save_results("voice", results, work)
 
 
 def report(results: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from openai import AsyncStream
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from activities.demo_responder import demo_reply
-from activities.llm import build_messages
+from activities.llm import build_messages, openai_client
 from switchboard.addresses import Channel
 from switchboard.config import Settings
 from switchboard.models import ChatMessage, LLMRequest
@@ -73,16 +73,7 @@ class ReplyStreamer:
     def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None) -> None:
         self._instructions = settings.agent_instructions
         self._model = settings.llm_model or "gpt-4o-mini"
-        if client is None and settings.llm_configured:
-            client = openai.AsyncOpenAI(
-                base_url=settings.llm_base_url,
-                api_key=(
-                    settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
-                ),
-                max_retries=0,
-                timeout=settings.llm_timeout.total_seconds(),
-            )
-        self._client = client
+        self._client = client or openai_client(settings)
 
     async def close(self) -> None:
         """Release the HTTP connections."""
