@@ -315,6 +315,10 @@ class RelaySession:
                 speculation.abandon()
             await self._say(SORRY)
             return
+        except asyncio.CancelledError:
+            if speculation is not None:
+                speculation.abandon()
+            raise
         planned = time.perf_counter()
         if speculation is not None and not speculation.confirmed_by(plan):
             log.info("speculation_abandoned", turn=plan.turn)
@@ -326,6 +330,8 @@ class RelaySession:
         else:
             self._metrics.voice_turns.labels("plain").inc()
         if not plan.respond or self._closing:
+            if speculation is not None:
+                speculation.abandon()
             return  # recorded; nobody left to answer
         turn.number = plan.turn
         turn.stage = _Stage.STREAMING
@@ -333,6 +339,8 @@ class RelaySession:
         tool_calls: list[ToolCall] = []
 
         async def on_token(token: str) -> None:
+            if turn.heard is not None:
+                return  # interrupted: not one more token for this reply
             if not turn.text:
                 first = time.perf_counter()
                 self._metrics.first_token_seconds.observe(first - turn.received)
@@ -351,7 +359,8 @@ class RelaySession:
             await self._send(_text_json(token))
 
         if speculation is not None:
-            turn.stream = await speculation.adopt(on_token)
+            turn.stream = speculation.task  # an interrupt during the release cancels it
+            await speculation.adopt(on_token)
         else:
             turn.stream = asyncio.create_task(
                 self._streamer.stream(conversation_id(customer), plan, on_token)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from gateway.voice.llm_stream import ReplyStreamer, StreamedReply, TokenSink
+from gateway.voice.llm_stream import ReplyStreamer, TokenSink
 from switchboard.models import ChatMessage
 from switchboard.voice import VoicePrompt, VoiceTurnPlan, spoken_text
 from workflows.state_ops import heard_part
@@ -73,12 +73,11 @@ class Speculation:
             plan.respond and plan.messages == self.guess.messages and plan.tools == self.guess.tools
         )
 
-    async def adopt(self, sink: TokenSink) -> asyncio.Task[StreamedReply]:
+    async def adopt(self, sink: TokenSink) -> None:
         """Release the held tokens to ``sink``, then stream the rest straight to it."""
         while self._held:
             await sink(self._held.pop(0))
         self._sink = sink  # no await since the last check: nothing can slip in between
-        return self.task
 
     def abandon(self) -> None:
         """The workflow decided otherwise: stop the guessed reply."""
