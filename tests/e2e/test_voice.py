@@ -116,8 +116,9 @@ async def test_caller_who_texted_is_answered_with_that_context(stack: Stack) -> 
     assert "Hello Ada, how can I help?" in history
 
 
+@pytest.mark.parametrize("speculative", [False, True], ids=["plan", "confirmed-guess"])
 async def test_interrupt_mid_stream_stops_at_once_and_keeps_only_what_was_heard(
-    stack: Stack,
+    stack: Stack, speculative: bool
 ) -> None:
     long = "Let me explain our whole returns process in detail, step by step, from the start."
     stack.llm.responder = lambda messages: FakeReply(
@@ -127,6 +128,8 @@ async def test_interrupt_mid_stream_stops_at_once_and_keeps_only_what_was_heard(
     )
     customer = unique_customer()
     call = await stack.call(customer)
+    if speculative:
+        await asyncio.sleep(0.5)  # the context is fetched: this reply starts on a guess
     await call.say("How do returns work?")
     for _ in range(3):
         assert (await call.frame())["type"] == "text"
@@ -145,7 +148,10 @@ async def test_interrupt_mid_stream_stops_at_once_and_keeps_only_what_was_heard(
     assert assistant_texts(stack.llm.requests[-1]) == ["Let me explain our"]
     await asyncio.sleep(0.5)
     assert not [f for f in call.received if f["type"] == "sendDigits"], "discarded tool ran"
-    await call.hang_up()
+    await stack.hang_up(call, customer)
+    if speculative:
+        metrics = (await stack.http.get(f"{stack.gateway_url}/metrics")).text
+        assert 'switchboard_voice_turns_total{start="speculative"} 2.0' in metrics
 
 
 async def test_interrupt_after_the_stream_truncates_the_recorded_reply(stack: Stack) -> None:
