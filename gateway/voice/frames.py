@@ -60,7 +60,7 @@ class DtmfFrame(_Frame):
     """A key the caller pressed (with ``dtmfDetection``)."""
 
     type: Literal["dtmf"]
-    digit: str
+    digit: Annotated[str, Field(pattern=r"^[0-9A-Da-d*#]$")]
 
 
 class InterruptFrame(_Frame):

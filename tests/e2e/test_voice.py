@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -387,3 +388,36 @@ async def test_without_speculation_every_turn_starts_from_the_plan(
         await stack.hang_up(call, customer)
         metrics = (await stack.http.get(f"{stack.gateway_url}/metrics")).text
         assert 'switchboard_voice_turns_total{start="plain"} 2.0' in metrics
+
+
+async def test_a_storm_of_garbage_frames_never_breaks_the_call(stack: Stack) -> None:
+    """Seeded fuzz: mutated real frames, wrong types, binary, huge and empty frames."""
+    rng = random.Random(20261127)
+    samples: list[dict[str, Any]] = [
+        {"type": "prompt", "voicePrompt": "x", "last": True},
+        {"type": "interrupt", "utteranceUntilInterrupt": "x", "durationUntilInterruptMs": 1},
+        {"type": "dtmf", "digit": rng.choice(["", "12", "x", "☎"])},  # never a real key
+        {"type": "setup", "callSid": "CA1", "sessionId": "VX1", "from": "+1", "to": "+2"},
+        {"type": "info", "name": "agentSpeaking", "value": "on"},
+    ]
+    junk: list[Any] = [None, 0, -1, 1e308, "", "é" * 3, [], {}, True, "x" * 10_000]
+    customer = unique_customer()
+    call = await stack.call(customer)
+    for _ in range(300):
+        roll = rng.random()
+        if roll < 0.6:
+            frame = dict(rng.choice(samples))
+            key = rng.choice([*frame, "extra"])
+            frame[key] = rng.choice(junk)
+            if frame.get("type") == "prompt" and frame.get("last") is True:
+                frame["last"] = False  # only the real prompt below may start a turn
+            await call.send(json.dumps(frame))
+        elif roll < 0.8:
+            await call.send(bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 64))).hex())
+        else:
+            await call.ws.send(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64))))
+    stack.llm.responder = lambda messages: FakeReply(text="Still here.")
+    await call.say("Hello?")
+    assert await call.reply() == "Still here."
+    assert len(stack.llm.requests) == 1, "no garbage frame started a turn"
+    await stack.hang_up(call, customer)

@@ -98,3 +98,8 @@ def test_outbound_frames_serialise_like_the_docs() -> None:
 def test_send_digits_refuses_other_characters() -> None:
     with pytest.raises(ValidationError):
         SendDigitsFrame(digits="12x")
+
+
+@pytest.mark.parametrize("digit", ["", "12", "x", "☎", None])
+def test_dtmf_with_anything_but_one_key_is_skipped(digit: object) -> None:
+    assert parse_frame(json.dumps({"type": "dtmf", "digit": digit})) is None
