@@ -43,7 +43,7 @@ from gateway.voice.frames import (
     dump_frame,
     parse_frame,
 )
-from gateway.voice.llm_stream import ReplyStreamer
+from gateway.voice.llm_stream import ReplyStreamer, StreamedReply
 from gateway.voice.speculation import KnownContext, Speculation
 from switchboard.addresses import InvalidAddress, conversation_id, to_e164
 from switchboard.voice import (
@@ -55,6 +55,7 @@ from switchboard.voice import (
     VoiceLeg,
     VoiceOutcome,
     VoicePrompt,
+    VoiceTurnPlan,
 )
 
 log = structlog.get_logger(__name__)
@@ -95,8 +96,10 @@ class _Turn:
     text: str = ""
     heard: str | None = None
     late_heard: str | None = None
-    stream: asyncio.Task[object] | None = None
+    stream: asyncio.Task[StreamedReply] | None = None
     last_token_at: float = field(default_factory=time.monotonic)
+    planning: float = 0.0
+    planned: float = 0.0
 
 
 class RelaySession:
@@ -297,89 +300,13 @@ class RelaySession:
                 self._turn = None
 
     async def _take_turn(self, turn: _Turn) -> None:
+        """Plan with the workflow, speak the reply, report what the caller heard."""
         assert self.leg is not None
-        customer = self.leg.customer
-        self._turns_started += 1
-        context, self._context = self._context, None  # valid again only once this turn lands
-        speculation = None
-        if self._speculate and context is not None and not self._closing:
-            speculation = Speculation(
-                self._streamer, conversation_id(customer), context.guess(turn.prompt)
-            )
-        planning = time.perf_counter()
-        try:
-            plan = await self._conversations.plan_voice_turn(customer, turn.prompt, turn.prompt_id)
-        except _TEMPORAL_FAILURES as exc:
-            log.error("voice_turn_not_planned", error=str(exc))
-            if speculation is not None:
-                speculation.abandon()
-            await self._say(SORRY)
+        planned = await self._plan(turn)
+        if planned is None:
             return
-        except asyncio.CancelledError:
-            if speculation is not None:
-                speculation.abandon()
-            raise
-        planned = time.perf_counter()
-        if speculation is not None and not speculation.confirmed_by(plan):
-            log.info("speculation_abandoned", turn=plan.turn)
-            self._metrics.voice_turns.labels("abandoned").inc()
-            speculation.abandon()
-            speculation = None
-        elif speculation is not None:
-            self._metrics.voice_turns.labels("speculative").inc()
-        else:
-            self._metrics.voice_turns.labels("plain").inc()
-        if not plan.respond or self._closing:
-            if speculation is not None:
-                speculation.abandon()
-            return  # recorded; nobody left to answer
-        turn.number = plan.turn
-        turn.stage = _Stage.STREAMING
-        failed = False
-        tool_calls: list[ToolCall] = []
-
-        async def on_token(token: str) -> None:
-            if turn.heard is not None:
-                return  # interrupted: not one more token for this reply
-            if not turn.text:
-                first = time.perf_counter()
-                self._metrics.first_token_seconds.observe(first - turn.received)
-                log.info(
-                    "voice_first_token",
-                    turn=plan.turn,
-                    total_ms=round((first - turn.received) * 1000, 2),
-                    queued_ms=round((planning - turn.received) * 1000, 2),
-                    plan_update_ms=round((planned - planning) * 1000, 2),
-                    workflow_task_at_ms=_ms_between(turn.prompt.received_at, plan.decided_at),
-                    model_first_token_ms=round((first - planned) * 1000, 2),
-                    speculative=speculation is not None,
-                )
-            turn.text += token
-            turn.last_token_at = time.monotonic()
-            await self._send(_text_json(token))
-
-        if speculation is not None:
-            turn.stream = speculation.task  # an interrupt during the release cancels it
-            await speculation.adopt(on_token)
-        else:
-            turn.stream = asyncio.create_task(
-                self._streamer.stream(conversation_id(customer), plan, on_token)
-            )
-        try:
-            streamed = await turn.stream
-            tool_calls = streamed.tool_calls
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # this turn itself is being stopped, not just its stream
-        except Exception as exc:
-            log.error("voice_stream_failed", error=str(exc), turn=plan.turn)
-            failed = True
-            if not turn.text:
-                turn.text = SORRY
-                await self._send(_text_json(SORRY))
-        if turn.heard is None:  # an interrupt closed the cycle already
-            await self._send(_text_json("", last=True))
+        plan, speculation = planned
+        tool_calls, failed = await self._speak(turn, plan, speculation)
         turn.stage = _Stage.REPORTING
         outcome = VoiceOutcome(
             call_sid=self.leg.call_sid,
@@ -392,7 +319,7 @@ class RelaySession:
         )
         try:
             follow_up = await self._conversations.report_voice_reply(
-                customer, outcome, f"{turn.prompt_id}-reply"
+                self.leg.customer, outcome, f"{turn.prompt_id}-reply"
             )
         except _TEMPORAL_FAILURES as exc:
             log.error("voice_reply_not_recorded", error=str(exc), turn=plan.turn)
@@ -408,6 +335,105 @@ class RelaySession:
             self._pending_actions = asyncio.create_task(
                 self._perform_after_speech(turn, follow_up.actions)
             )
+
+    async def _plan(self, turn: _Turn) -> tuple[VoiceTurnPlan, Speculation | None] | None:
+        """Record the prompt and get the turn's plan; start the model early on a good guess.
+
+        None when there is nothing to say (the workflow said so, Temporal is unreachable,
+        or the caller is gone).
+        """
+        assert self.leg is not None
+        customer = self.leg.customer
+        self._turns_started += 1
+        context, self._context = self._context, None  # valid again only once this turn lands
+        speculation = None
+        if self._speculate and context is not None and not self._closing:
+            speculation = Speculation(
+                self._streamer, conversation_id(customer), context.guess(turn.prompt)
+            )
+        turn.planning = time.perf_counter()
+        try:
+            plan = await self._conversations.plan_voice_turn(customer, turn.prompt, turn.prompt_id)
+        except _TEMPORAL_FAILURES as exc:
+            log.error("voice_turn_not_planned", error=str(exc))
+            if speculation is not None:
+                speculation.abandon()
+            await self._say(SORRY)
+            return None
+        except asyncio.CancelledError:
+            if speculation is not None:
+                speculation.abandon()
+            raise
+        turn.planned = time.perf_counter()
+        if speculation is not None and not speculation.confirmed_by(plan):
+            log.info("speculation_abandoned", turn=plan.turn)
+            self._metrics.voice_turns.labels("abandoned").inc()
+            speculation.abandon()
+            speculation = None
+        else:
+            self._metrics.voice_turns.labels("speculative" if speculation else "plain").inc()
+        if not plan.respond or self._closing:
+            if speculation is not None:
+                speculation.abandon()
+            return None  # recorded; nobody to answer
+        return plan, speculation
+
+    async def _speak(
+        self, turn: _Turn, plan: VoiceTurnPlan, speculation: Speculation | None
+    ) -> tuple[list[ToolCall], bool]:
+        """Stream the reply into the socket; returns the tool calls and whether it failed."""
+        assert self.leg is not None
+        turn.number = plan.turn
+        turn.stage = _Stage.STREAMING
+
+        async def on_token(token: str) -> None:
+            if turn.heard is not None:
+                return  # interrupted: not one more token for this reply
+            if not turn.text:
+                self._first_token(turn, plan, speculative=speculation is not None)
+            turn.text += token
+            turn.last_token_at = time.monotonic()
+            await self._send(_text_json(token))
+
+        if speculation is not None:
+            turn.stream = speculation.task  # an interrupt during the release cancels it
+            await speculation.adopt(on_token)
+        else:
+            turn.stream = asyncio.create_task(
+                self._streamer.stream(conversation_id(self.leg.customer), plan, on_token)
+            )
+        tool_calls: list[ToolCall] = []
+        failed = False
+        try:
+            tool_calls = (await turn.stream).tool_calls
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this turn itself is being stopped, not just its stream
+        except Exception as exc:
+            log.error("voice_stream_failed", error=str(exc), turn=plan.turn)
+            failed = True
+            if not turn.text:
+                turn.text = SORRY
+                await self._send(_text_json(SORRY))
+        if turn.heard is None:  # an interrupt closed the cycle already
+            await self._send(_text_json("", last=True))
+        return tool_calls, failed
+
+    def _first_token(self, turn: _Turn, plan: VoiceTurnPlan, *, speculative: bool) -> None:
+        """Measure the turn: the caller waited from the prompt until now."""
+        first = time.perf_counter()
+        self._metrics.first_token_seconds.observe(first - turn.received)
+        log.info(
+            "voice_first_token",
+            turn=plan.turn,
+            total_ms=round((first - turn.received) * 1000, 2),
+            queued_ms=round((turn.planning - turn.received) * 1000, 2),
+            plan_update_ms=round((turn.planned - turn.planning) * 1000, 2),
+            workflow_task_at_ms=_ms_between(turn.prompt.received_at, plan.decided_at),
+            model_first_token_ms=round((first - turn.planned) * 1000, 2),
+            speculative=speculative,
+        )
 
     # --- interruptions --------------------------------------------------------------------
 
