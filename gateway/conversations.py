@@ -79,12 +79,9 @@ class ConversationGateway:
             TemporalUnavailable: the message was not accepted; Twilio should retry.
         """
         with _unavailable_as_error():
-            await self._start_with_signal(message)
-
-    async def _start_with_signal(self, message: InboundMessage) -> None:
-        await self._signal_with_start(
-            message.customer, message.channel, INBOUND_MESSAGE_SIGNAL, message
-        )
+            await self._signal_with_start(
+                message.customer, message.channel, INBOUND_MESSAGE_SIGNAL, message
+            )
 
     async def _signal_with_start(
         self, customer: str, channel: Channel, signal: str, arg: object

@@ -13,6 +13,13 @@ from urllib.parse import parse_qsl
 from twilio.request_validator import RequestValidator
 
 
+def websocket_url(url: str) -> str:
+    """The WebSocket form of an HTTP URL: ``https://`` → ``wss://``, ``http://`` → ``ws://``."""
+    if url.startswith("https://"):
+        return "wss://" + url.removeprefix("https://")
+    return "ws://" + url.removeprefix("http://")
+
+
 class SignatureValidator:
     """Checks Twilio signatures for one auth token and public base URL."""
 
@@ -35,8 +42,7 @@ class SignatureValidator:
 
     def relay_url(self, path: str, query: str = "") -> str:
         """The ``wss://`` (or ``ws://``) URL the TwiML gave Twilio for a socket to ``path``."""
-        base = self._base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        return f"{base}{path}" + (f"?{query}" if query else "")
+        return websocket_url(self.public_url(path, query))
 
     def valid_relay(self, path: str, query: str, received_url: str, signature: str | None) -> bool:
         """Check the signature of a ConversationRelay WebSocket upgrade.

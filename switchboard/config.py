@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard.durations import parse_duration
+from switchboard.models import DROPPED_CALL_FOLLOWUP
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -87,9 +88,7 @@ class Settings(BaseSettings):
     voice_drop_followup: bool = True
     voice_speculative_start: bool = True
     voice_reconnect_greeting: str = "Sorry about that, we got cut off. Where were we?"
-    voice_drop_followup_text: str = (
-        "Sorry, it looks like our call got cut off. Reply here and we'll pick up where we left off."
-    )
+    voice_drop_followup_text: str = DROPPED_CALL_FOLLOWUP
     gateway_instance_id: str | None = None
 
     # Handoff (used by later features; validated now so misconfiguration fails at start)

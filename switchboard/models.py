@@ -98,6 +98,12 @@ class DeliveryFailure(BaseModel):
     at: datetime
 
 
+DROPPED_CALL_FOLLOWUP = (
+    "Sorry, it looks like our call got cut off. Reply here and we'll pick up where we left off."
+)
+"""The default text to a caller whose call leg was lost (``VOICE_DROP_FOLLOWUP_TEXT``)."""
+
+
 class ConversationConfig(BaseModel):
     """Behaviour settings a conversation run carries (from the process that started it)."""
 
@@ -109,9 +115,7 @@ class ConversationConfig(BaseModel):
     max_history_events: int | None = None
     local_activities: bool = True
     voice_drop_followup: bool = True
-    voice_drop_followup_text: str = (
-        "Sorry, it looks like our call got cut off. Reply here and we'll pick up where we left off."
-    )
+    voice_drop_followup_text: str = DROPPED_CALL_FOLLOWUP
 
 
 class ConversationState(BaseModel):

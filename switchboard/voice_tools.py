@@ -17,7 +17,9 @@ SEND_DIGITS = "send_digits"
 SWITCH_LANGUAGE = "switch_language"
 END_CONVERSATION = "end_conversation"
 
-_DIGITS = re.compile(r"^[0-9w#*]{1,64}$")
+DIGITS_PATTERN = r"^[0-9w#*]{1,64}$"
+"""What ``sendDigits`` accepts: 0-9, ``w`` (a half-second pause), ``#`` and ``*``."""
+_DIGITS = re.compile(DIGITS_PATTERN)
 _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
 
 SCHEMAS: dict[str, dict[str, Any]] = {

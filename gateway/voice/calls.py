@@ -39,6 +39,3 @@ class LiveCalls:
     def ended_reason(self, call_sid: str) -> LegEndReason:
         """How a call that is no longer live ended (``unknown`` if never seen here)."""
         return self._ended.get(call_sid, LegEndReason.UNKNOWN)
-
-    def __len__(self) -> int:
-        return len(self._live)

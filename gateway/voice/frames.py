@@ -8,11 +8,12 @@ Us → Twilio: ``text``, ``play``, ``sendDigits``, ``language``, ``end``.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 import structlog
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from switchboard.voice_tools import DIGITS_PATTERN
 
 log = structlog.get_logger(__name__)
 
@@ -107,8 +108,6 @@ def parse_frame(raw: str | bytes) -> InboundFrame | None:
 
 # --- us → Twilio ------------------------------------------------------------------------
 
-_DIGITS = re.compile(r"^[0-9w#*]+$")
-
 
 class TextFrame(_Frame):
     """Text for TTS. Tokens are sent as they come (never trimmed); ``last`` ends the turn."""
@@ -135,7 +134,7 @@ class SendDigitsFrame(_Frame):
     """Send DTMF tones (``0-9``, ``w`` for a half-second pause, ``#``, ``*``)."""
 
     type: Literal["sendDigits"] = "sendDigits"
-    digits: Annotated[str, Field(pattern=_DIGITS.pattern)]
+    digits: Annotated[str, Field(pattern=DIGITS_PATTERN)]
 
 
 class LanguageFrame(_Frame):

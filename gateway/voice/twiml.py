@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from gateway.signature import websocket_url
 from switchboard.config import Settings
 
 RELAY_PATH = "/twilio/relay"
@@ -42,10 +43,7 @@ class VoiceOptions:
 
 def relay_url(public_base_url: str) -> str:
     """``wss://host/twilio/relay`` for an ``https://`` base (``ws://`` for ``http://``)."""
-    base = public_base_url.rstrip("/")
-    if base.startswith("https://"):
-        return "wss://" + base.removeprefix("https://") + RELAY_PATH
-    return "ws://" + base.removeprefix("http://") + RELAY_PATH
+    return websocket_url(public_base_url.rstrip("/") + RELAY_PATH)
 
 
 def hangup_twiml() -> str:
