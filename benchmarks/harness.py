@@ -17,6 +17,9 @@ import httpx
 from switchboard.devserver import detach_and_die_with_parent
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH_ACCOUNT_SID = "AC" + "b" * 32
+BENCH_AUTH_TOKEN = "bench-token"
+BENCH_LLM_KEY = "sk-bench"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -86,6 +89,21 @@ async def wait_healthy(url: str) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise RuntimeError(f"gateway at {url} not healthy")
+
+
+def product_env(
+    temporal_address: str, twilio_url: str, llm_url: str, work: Path, **extra: str
+) -> dict[str, str]:
+    """Environment of a benchmarked worker or gateway: the fakes, a scratch store, quiet logs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "LLM_"))}
+    env.update(
+        TEMPORAL_ADDRESS=temporal_address, TWILIO_ACCOUNT_SID=BENCH_ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=BENCH_AUTH_TOKEN, TWILIO_API_BASE_URL=twilio_url,
+        LLM_BASE_URL=f"{llm_url}/v1", LLM_API_KEY=BENCH_LLM_KEY, LLM_MODEL="bench",
+        MEMORY_DATABASE_URL=f"sqlite:///{work / 'memory.db'}", LOG_LEVEL="WARNING",
+    )  # fmt: skip
+    env.update(extra)
+    return env
 
 
 def save_results(name: str, results: dict[str, Any], logs: Path) -> None:

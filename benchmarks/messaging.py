@@ -38,7 +38,18 @@ from twilio.request_validator import RequestValidator
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.floor import FloorClock, FloorWorkflow
-from benchmarks.harness import CpuMeter, save_results, spawn, stop_all, summary, wait_healthy
+from benchmarks.harness import (
+    BENCH_ACCOUNT_SID,
+    BENCH_AUTH_TOKEN,
+    BENCH_LLM_KEY,
+    CpuMeter,
+    product_env,
+    save_results,
+    spawn,
+    stop_all,
+    summary,
+    wait_healthy,
+)
 from benchmarks.loadgen import RawHttpPool
 from switchboard.devserver import DevServer
 from switchboard.twilio_sim import inbound_message_form
@@ -46,8 +57,6 @@ from tests.fakes.fake_llm import FakeLLM
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.fakes.server import free_port, serve
 
-ACCOUNT_SID = "AC" + "b" * 32
-AUTH_TOKEN = "bench-token"
 BUSINESS = "+15005550001"
 
 
@@ -129,11 +138,11 @@ class Webhooks:
     def __init__(self, gateway: str, connections: int = 32) -> None:
         self.pool = RawHttpPool(gateway, connections)
         self._url = f"{gateway}/twilio/messaging"
-        self._validator = RequestValidator(AUTH_TOKEN)
+        self._validator = RequestValidator(BENCH_AUTH_TOKEN)
 
     def request(self, customer: str, text: str) -> bytes:
         """A signed POST, exactly as Twilio would send it."""
-        form = inbound_message_form(customer, BUSINESS, text, account_sid=ACCOUNT_SID)
+        form = inbound_message_form(customer, BUSINESS, text, account_sid=BENCH_ACCOUNT_SID)
         signature = self._validator.compute_signature(self._url, form)
         return self.pool.form_post("/twilio/messaging", form, {"X-Twilio-Signature": signature})
 
@@ -223,19 +232,13 @@ async def main() -> None:
                        log_file=work / "temporal.log", extra_args=args.server_arg)  # fmt: skip
     await server.start()
     assert server.process is not None
-    twilio, llm = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN), FakeLLM("sk-bench")
+    twilio, llm = FakeTwilio(BENCH_ACCOUNT_SID, BENCH_AUTH_TOKEN), FakeLLM(BENCH_LLM_KEY)
     processes = []
     results: dict[str, Any] = {"config": vars(args), "cpus": os.cpu_count()}
     try:
         async with serve(twilio.app) as twilio_url, serve(llm.app) as llm_url:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "LLM_"))}
-            env.update(
-                TEMPORAL_ADDRESS=server.address, TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-                TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_API_BASE_URL=twilio_url,
-                LLM_BASE_URL=f"{llm_url}/v1", LLM_API_KEY="sk-bench", LLM_MODEL="bench",
-                MEMORY_DATABASE_URL=f"sqlite:///{work / 'memory.db'}",
-                MESSAGE_BATCH_WINDOW=args.batch_window, LOG_LEVEL="WARNING",
-            )  # fmt: skip
+            env = product_env(server.address, twilio_url, llm_url, work,
+                              MESSAGE_BATCH_WINDOW=args.batch_window)  # fmt: skip
             env.update(item.split("=", 1) for item in args.env)
             gateways = {}
             processes.append(spawn(["worker.py"], env, work / "worker.log"))

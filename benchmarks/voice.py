@@ -40,7 +40,18 @@ from temporalio.worker import Worker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.floor import FloorClock, FloorWorkflow, HopWorkflow
-from benchmarks.harness import CpuMeter, save_results, spawn, stop_all, summary, wait_healthy
+from benchmarks.harness import (
+    BENCH_ACCOUNT_SID,
+    BENCH_AUTH_TOKEN,
+    BENCH_LLM_KEY,
+    CpuMeter,
+    product_env,
+    save_results,
+    spawn,
+    stop_all,
+    summary,
+    wait_healthy,
+)
 from benchmarks.messaging import measure_floor
 from switchboard.devserver import DevServer
 from switchboard.twilio_sim import RelayCall, TwilioWebhookClient
@@ -48,8 +59,6 @@ from tests.fakes.fake_llm import FakeLLM, FakeReply
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.fakes.server import free_port, serve
 
-ACCOUNT_SID = "AC" + "c" * 32
-AUTH_TOKEN = "bench-token"
 BUSINESS = "+15005550001"
 REPLY = "Sure. Our store opens at nine and closes at six, Monday to Saturday."
 
@@ -89,10 +98,10 @@ async def spaced_calls(
     first: list[float] = []
     whole: list[float] = []
     async with httpx.AsyncClient() as http:
-        webhooks = TwilioWebhookClient(http, gateway, AUTH_TOKEN)
+        webhooks = TwilioWebhookClient(http, gateway, BENCH_AUTH_TOKEN)
         for index in range(calls):
             caller = f"+1415{random.randint(2000000, 9999999)}"
-            call = await RelayCall.dial(webhooks, caller, BUSINESS, account_sid=ACCOUNT_SID)
+            call = await RelayCall.dial(webhooks, caller, BUSINESS, account_sid=BENCH_ACCOUNT_SID)
             await asyncio.sleep(0.3)
             for turn in range(prompts):
                 sent = time.perf_counter()
@@ -143,19 +152,13 @@ async def main() -> None:
                        log_file=work / "temporal.log")  # fmt: skip
     await server.start()
     assert server.process is not None
-    twilio, llm = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN), FakeLLM("sk-bench")
+    twilio, llm = FakeTwilio(BENCH_ACCOUNT_SID, BENCH_AUTH_TOKEN), FakeLLM(BENCH_LLM_KEY)
     llm.responder = lambda messages: FakeReply(text=REPLY, delay=args.llm_delay)
     processes = []
     results: dict[str, Any] = {"config": vars(args), "cpus": os.cpu_count()}
     try:
         async with serve(twilio.app) as twilio_url, serve(llm.app) as llm_url:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "LLM_"))}
-            env.update(
-                TEMPORAL_ADDRESS=server.address, TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-                TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_API_BASE_URL=twilio_url,
-                LLM_BASE_URL=f"{llm_url}/v1", LLM_API_KEY="sk-bench", LLM_MODEL="bench",
-                MEMORY_DATABASE_URL=f"sqlite:///{work / 'memory.db'}", LOG_LEVEL="WARNING",
-            )  # fmt: skip
+            env = product_env(server.address, twilio_url, llm_url, work)
             processes.append(spawn(["worker.py"], env, work / "worker.log"))
             gateways: dict[str, tuple[str, Path, int]] = {}
             for design, speculate in (("plain", "false"), ("speculative", "true")):

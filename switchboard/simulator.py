@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from collections.abc import AsyncIterator
 
 import httpx
 
@@ -81,6 +82,17 @@ async def _print_replies(sim: Simulator) -> None:
             await asyncio.sleep(2)
 
 
+async def _typed_lines() -> AsyncIterator[str]:
+    """What the person types, a non-empty line at a time, until end of input (Ctrl-D)."""
+    while True:
+        print("you> ", end="", flush=True)
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        if line.strip():
+            yield line.strip()
+
+
 async def _speak_and_listen(call: RelayCall, text: str, wait: float) -> str:
     """Say ``text`` and print the agent's answer token by token; returns the whole answer."""
     await call.say(text)
@@ -117,14 +129,10 @@ async def call(settings: Settings, customer: str, message: str | None, wait: flo
             if message:
                 return 0 if await _speak_and_listen(relay, message, wait) else 1
             print(f"You are {customer}, on a call. Type what you say; Ctrl-D to hang up.")
-            while True:
-                print("you> ", end="", flush=True)
-                line = await asyncio.to_thread(sys.stdin.readline)
-                if not line:
-                    return 0
-                if line.strip():
-                    print("agent> ", end="", flush=True)
-                    await _speak_and_listen(relay, line.strip(), wait)
+            async for line in _typed_lines():
+                print("agent> ", end="", flush=True)
+                await _speak_and_listen(relay, line, wait)
+            return 0
         finally:
             await relay.hang_up()
 
@@ -160,13 +168,9 @@ async def main(argv: list[str] | None = None) -> int:
         print(f"You are {sim.customer} on {channel}. Type a message; Ctrl-D to quit.")
         printer = asyncio.create_task(_print_replies(sim))
         try:
-            while True:
-                print("you> ", end="", flush=True)
-                line = await asyncio.to_thread(sys.stdin.readline)
-                if not line:
-                    return 0
-                if line.strip():
-                    await sim.send(line.strip())
+            async for line in _typed_lines():
+                await sim.send(line)
+            return 0
         finally:
             printer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

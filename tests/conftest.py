@@ -93,12 +93,16 @@ class Stack:
     async def hang_up(self, call: RelayCall, customer: str) -> None:
         """The caller hangs up; returns once the conversation has recorded the call's end."""
         await call.hang_up()
+        await self.eventually(self.transcript_mentions(customer, f"call {call.call_sid} ended"))
 
-        async def ended() -> bool:
+    def transcript_mentions(self, customer: str, text: str) -> Callable[[], Awaitable[bool]]:
+        """A check for ``eventually``: a line of the customer's transcript contains ``text``."""
+
+        async def check() -> bool:
             view = await self.describe(customer)
-            return any(f"call {call.call_sid} ended" in e.text for e in view.transcript)
+            return any(text in entry.text for entry in view.transcript)
 
-        await self.eventually(ended)
+        return check
 
     async def describe(self, customer: str) -> ConversationView:
         handle = self.client.get_workflow_handle_for(

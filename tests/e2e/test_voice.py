@@ -4,8 +4,10 @@ socket speaking ConversationRelay frames, against a streaming OpenAI-compatible 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -222,11 +224,7 @@ async def test_invalid_tool_arguments_are_refused_not_sent(stack: Stack) -> None
     await call.say("Dial it.")
     assert await call.reply() == "Dialing."
 
-    async def refused() -> bool:
-        view = await stack.describe(customer)
-        return any("tool call refused" in e.text for e in view.transcript)
-
-    await stack.eventually(refused)
+    await stack.eventually(stack.transcript_mentions(customer, "tool call refused"))
     stack.llm.responder = lambda messages: FakeReply(text="Still here.")
     await call.say("Hello?")
     assert await call.reply() == "Still here."
@@ -282,12 +280,7 @@ async def test_hang_up_ends_the_leg_without_a_follow_up(stack: Stack) -> None:
     await call.say("Bye")
     await call.reply()
     await call.hang_up()
-
-    async def ended() -> bool:
-        view = await stack.describe(customer)
-        return any("ended: hangup" in e.text for e in view.transcript)
-
-    await stack.eventually(ended)
+    await stack.eventually(stack.transcript_mentions(customer, "ended: hangup"))
     await asyncio.sleep(0.5)
     assert not stack.twilio.messages
 
@@ -318,6 +311,19 @@ async def test_close_signal_ends_the_call(stack: Stack) -> None:
     await asyncio.wait_for(handle.result(), timeout=10)
 
 
+async def test_simulator_interactive_call_reads_what_you_type(
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.llm.responder = lambda messages: FakeReply(text=f"heard {last_user_text(messages)}")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("hello\n\n  \nbye\n"))
+    customer = unique_customer()
+    assert await simulator.call(stack.settings, customer, None, wait=10) == 0
+    out = capsys.readouterr().out
+    assert "heard hello" in out and "heard bye" in out
+    assert len(stack.llm.requests) == 2, "blank lines are not said"
+    await stack.eventually(stack.transcript_mentions(customer, "ended: hangup"))
+
+
 async def test_simulator_calls_through_the_real_endpoints(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -327,11 +333,7 @@ async def test_simulator_calls_through_the_real_endpoints(
     assert code == 0
     assert "Hello from the agent." in capsys.readouterr().out
 
-    async def ended() -> bool:
-        view = await stack.describe(customer)
-        return any("ended: hangup" in e.text for e in view.transcript)
-
-    await stack.eventually(ended)
+    await stack.eventually(stack.transcript_mentions(customer, "ended: hangup"))
 
 
 async def test_a_speculative_start_never_speaks_a_stale_guess(stack: Stack) -> None:

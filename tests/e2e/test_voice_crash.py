@@ -15,50 +15,65 @@ from temporalio.client import Client
 from benchmarks.harness import wait_healthy
 from switchboard.devserver import DevServer
 from switchboard.twilio_sim import RelayCall, TwilioWebhookClient
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, running_stack, unique_customer
+from tests.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    BUSINESS_NUMBER,
+    Stack,
+    running_stack,
+    unique_customer,
+)
 from tests.e2e.test_crashes import ROOT, worker_env
 from tests.fakes.fake_llm import FakeReply, Messages
 from tests.fakes.server import free_port
 from workflows.voice_legs import LEG_HEARTBEAT_TIMEOUT, RECONNECT_GRACE
 
 
-def start_gateway(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gateway"], cwd=ROOT, env=env, stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+class GatewayProcess:
+    """``python -m gateway`` as a child process, joined to a test stack's Temporal and fakes."""
+
+    def __init__(self, stack: Stack, log: Path) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = worker_env(stack.settings)
+        env.update(GATEWAY_PORT=str(port), PUBLIC_BASE_URL=self.url)
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway"], cwd=ROOT, env=env, stdout=out,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    async def dial(self, http: httpx.AsyncClient, customer: str) -> RelayCall:
+        """Call the business through this gateway once it is up."""
+        await wait_healthy(self.url)
+        webhooks = TwilioWebhookClient(http, self.url, AUTH_TOKEN)
+        return await RelayCall.dial(webhooks, customer, BUSINESS_NUMBER, account_sid=ACCOUNT_SID)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no close frames, no goodbye."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
 
 
 async def test_gateway_killed_mid_call_leads_to_an_sms_follow_up(
     tmp_path: Path, temporal_server: DevServer, client: Client
 ) -> None:
     async with running_stack(tmp_path, temporal_server, client) as stack:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = worker_env(stack.settings)
-        env.update(GATEWAY_PORT=str(port), PUBLIC_BASE_URL=url)
-        gateway = start_gateway(env, tmp_path / "gateway.log")
+        gateway = GatewayProcess(stack, tmp_path / "gateway.log")
+        customer = unique_customer()
         try:
-            await wait_healthy(url)
             stack.llm.responder = lambda messages: FakeReply(text="Let me check that order.")
             async with httpx.AsyncClient() as http:
-                webhooks = TwilioWebhookClient(http, url, AUTH_TOKEN)
-                customer = unique_customer()
-                call = await RelayCall.dial(
-                    webhooks, customer, BUSINESS_NUMBER, account_sid=ACCOUNT_SID
-                )
+                call = await gateway.dial(http, customer)
                 await call.say("Where is my order?")
                 assert await call.reply() == "Let me check that order."
                 killed_at = time.monotonic()
-                gateway.send_signal(signal.SIGKILL)
-                gateway.wait()
+                gateway.kill()
                 sent = await stack.twilio.wait_for_messages(1, timeout=30)
                 noticed = time.monotonic() - killed_at
         finally:
-            if gateway.poll() is None:
-                gateway.kill()
-                gateway.wait()
+            gateway.kill()
         assert sent[0]["to"] == customer
         assert sent[0]["from"] == BUSINESS_NUMBER
         assert "cut off" in sent[0]["body"]
@@ -73,28 +88,16 @@ async def test_a_call_broken_by_a_dead_gateway_comes_back_through_the_action_cal
     """Twilio posts the ``<Connect action>`` with an error when the socket breaks; another
     gateway answers with fresh relay TwiML and the call goes on, same conversation, no SMS."""
     async with running_stack(tmp_path, temporal_server, client) as stack:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = worker_env(stack.settings)
-        env.update(GATEWAY_PORT=str(port), PUBLIC_BASE_URL=url)
-        gateway = start_gateway(env, tmp_path / "gateway.log")
+        gateway = GatewayProcess(stack, tmp_path / "gateway.log")
         customer = unique_customer()
         try:
-            await wait_healthy(url)
             stack.llm.responder = lambda messages: FakeReply(text="Noted.")
             async with httpx.AsyncClient() as http:
-                first = await RelayCall.dial(
-                    TwilioWebhookClient(http, url, AUTH_TOKEN), customer, BUSINESS_NUMBER,
-                    account_sid=ACCOUNT_SID,
-                )  # fmt: skip
+                first = await gateway.dial(http, customer)
                 await first.say("My order number is 4521")
                 assert await first.reply() == "Noted."
-                gateway.send_signal(signal.SIGKILL)
-                gateway.wait()
         finally:
-            if gateway.poll() is None:
-                gateway.kill()
-                gateway.wait()
+            gateway.kill()
 
         action = {
             "AccountSid": ACCOUNT_SID, "CallSid": first.call_sid, "CallStatus": "in-progress",
@@ -115,19 +118,13 @@ async def test_a_call_broken_by_a_dead_gateway_comes_back_through_the_action_cal
         await again.say("What was my order number?")
         assert await again.reply() == "It is 4521."
 
-        async def old_leg_settled() -> bool:
-            view = await stack.describe(customer)
-            return any("continues on a new session" in e.text for e in view.transcript)
-
-        await stack.eventually(old_leg_settled, timeout=20)
+        await stack.eventually(
+            stack.transcript_mentions(customer, "continues on a new session"), timeout=20
+        )
         assert not stack.twilio.messages, "a reconnected caller is not texted"
         await again.hang_up()
 
-        async def hung_up() -> bool:
-            view = await stack.describe(customer)
-            return any("ended: hangup" in e.text for e in view.transcript)
-
-        await stack.eventually(hung_up)
+        await stack.eventually(stack.transcript_mentions(customer, "ended: hangup"))
 
 
 async def test_action_callback_after_a_normal_end_hangs_up(
