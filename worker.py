@@ -15,10 +15,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.delivery import DeliveryActivities
-from activities.llm import LLMActivities
+from activities.llm import LLMActivities, openai_client
+from activities.memory import MemoryActivities
 from switchboard.config import Settings, get_settings
 from switchboard.logging import configure_logging
-from switchboard.outbox import SqliteOutbox, sqlite_path
+from switchboard.memory.setup import open_memory
+from switchboard.outbox import SqliteOutbox
 from switchboard.temporal import connect, ensure_search_attributes
 from switchboard.twilio_rest import TwilioRestClient
 from workflows import search_attributes
@@ -48,7 +50,8 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
 @contextlib.asynccontextmanager
 async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A worker for the conversation task queue, with its clients; closes them on exit."""
-    outbox = SqliteOutbox(sqlite_path(settings.memory_database_url))
+    outbox = SqliteOutbox(settings.outbox_path)
+    store = await open_memory(settings)
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(15.0, connect=5.0),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
@@ -58,14 +61,26 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         )
         llm = LLMActivities(settings)
         delivery = DeliveryActivities(settings, rest, outbox)
-        yield Worker(
-            client,
-            task_queue=settings.temporal_task_queue,
-            workflows=[ConversationWorkflow],
-            workflow_runner=workflow_runner(settings),
-            activities=[llm.generate_reply, delivery.send_message],
-            graceful_shutdown_timeout=timedelta(seconds=5),
-        )
+        memory = MemoryActivities(store, settings, openai_client(settings))
+        try:
+            yield Worker(
+                client,
+                task_queue=settings.temporal_task_queue,
+                workflows=[ConversationWorkflow],
+                workflow_runner=workflow_runner(settings),
+                activities=[
+                    llm.generate_reply,
+                    delivery.send_message,
+                    memory.recall_context,
+                    memory.remember,
+                    memory.search_knowledge,
+                    memory.record_conversation,
+                ],
+                graceful_shutdown_timeout=timedelta(seconds=5),
+            )
+        finally:
+            await memory.close()
+            await store.close()
     outbox.close()
 
 

@@ -7,19 +7,27 @@ turns and channels ("my name is Ada" … "you told me your name is Ada").
 
 from __future__ import annotations
 
+import json
 import re
 
-from switchboard.models import ChatMessage
+from switchboard.models import ChatMessage, ToolCall
+from switchboard.tools import REMEMBER
 
 DEMO_MODEL = "switchboard-demo"
 DEMO_MARK = "[demo]"
 
 _NAME = re.compile(r"\bmy name is ([A-Za-z][\w'-]{0,40})", re.IGNORECASE)
+_PREFERENCE = re.compile(r"\bI prefer ([\w' -]{1,40}?)(?:[.,!?]|\band\b|$)", re.IGNORECASE)
+
+
+_NAME_TRAIT = re.compile(r"^- name: ([^\s(]+)", re.MULTILINE)  # from the recall context
 
 
 def _remembered_name(messages: list[ChatMessage]) -> str | None:
-    for message in reversed(messages):  # the latest name given wins
+    for message in reversed(messages):  # the latest name given wins, then what memory knows
         if message.role == "user" and (match := _NAME.search(message.content)):
+            return match.group(1)
+        if message.role == "system" and (match := _NAME_TRAIT.search(message.content)):
             return match.group(1)
     return None
 
@@ -46,3 +54,23 @@ def demo_reply(messages: list[ChatMessage]) -> str:
         if len(user_turns) <= 1
         else f"{DEMO_MARK} {text}"
     )
+
+
+def demo_tool_calls(messages: list[ChatMessage], offered: list[str]) -> list[ToolCall]:
+    """``remember`` calls for "my name is …" and "I prefer …" in the latest customer message.
+
+    Only right after a customer message: once the tool results are in, the demo answers.
+    """
+    if REMEMBER not in offered or not messages or messages[-1].role != "user":
+        return []
+    last = messages[-1].content
+    calls: list[ToolCall] = []
+    if match := _NAME.search(last):
+        name = match.group(1)
+        args = {"fact": f"The customer's name is {name}", "trait": "name", "value": name}
+        calls.append(ToolCall(id=f"demo_{len(calls)}", name=REMEMBER, arguments=json.dumps(args)))
+    if match := _PREFERENCE.search(last):
+        preference = match.group(1).strip()
+        args = {"fact": f"The customer prefers {preference}"}
+        calls.append(ToolCall(id=f"demo_{len(calls)}", name=REMEMBER, arguments=json.dumps(args)))
+    return calls

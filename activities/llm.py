@@ -8,12 +8,12 @@ from openai.types.chat import ChatCompletion
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.demo_responder import DEMO_MODEL, demo_reply
+from activities.demo_responder import DEMO_MODEL, demo_reply, demo_tool_calls
 from activities.heartbeat import heartbeating
-from switchboard import errors
+from switchboard import errors, tools
 from switchboard.addresses import Channel
 from switchboard.config import Settings
-from switchboard.models import ChatMessage, LLMReply, LLMRequest
+from switchboard.models import ChatMessage, LLMReply, LLMRequest, ToolCall
 
 log = structlog.get_logger(__name__)
 
@@ -25,8 +25,14 @@ _CHANNEL_HINTS = {
 
 
 def build_messages(instructions: str, request: LLMRequest) -> list[ChatMessage]:
-    """The system prompt (instructions plus a channel hint) followed by the conversation."""
+    """The system prompt (instructions, channel hint, recalled context), then the conversation.
+
+    The recall context (``switchboard.memory.context``) goes into the one system message, so
+    every OpenAI-compatible model reads it, including those that allow a single system message.
+    """
     system = f"{instructions}\n\n{_CHANNEL_HINTS[request.channel]}"
+    if request.context:
+        system = f"{system}\n\n{request.context}"
     return [ChatMessage(role="system", content=system), *request.messages]
 
 
@@ -56,16 +62,22 @@ class LLMActivities:
         messages = build_messages(self._settings.agent_instructions, request)
         if self._client is None:
             log.info("demo_reply", conversation_id=request.conversation_id, turn=request.turn)
+            if calls := demo_tool_calls(messages, request.tools):
+                return LLMReply(text="", model=DEMO_MODEL, demo=True, tool_calls=calls)
             return LLMReply(text=demo_reply(messages), model=DEMO_MODEL, demo=True)
+        body: dict[str, object] = {
+            "model": self._model,
+            "messages": [m.to_openai() for m in messages],
+        }
+        if request.tools:
+            body["tools"] = tools.schemas(request.tools)
         try:
             async with heartbeating():
                 # The client's own request path (auth, errors, parsing) without the per-call
                 # walk over typed params that ``chat.completions.create`` does: our messages
                 # are already validated models, and that walk was a tenth of a worker's CPU.
                 completion = await self._client.post(
-                    "/chat/completions",
-                    body={"model": self._model, "messages": [m.model_dump() for m in messages]},
-                    cast_to=ChatCompletion,
+                    "/chat/completions", body=body, cast_to=ChatCompletion
                 )
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise ApplicationError(
@@ -89,4 +101,9 @@ class LLMActivities:
             ) from exc
         choice = completion.choices[0] if completion.choices else None
         text = (choice.message.content or "").strip() if choice else ""
-        return LLMReply(text=text, model=completion.model or self._model)
+        calls = [
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+            for c in (choice.message.tool_calls or [] if choice else [])
+            if c.type == "function"
+        ]
+        return LLMReply(text=text, model=completion.model or self._model, tool_calls=calls)

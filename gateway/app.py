@@ -15,12 +15,14 @@ from gateway import sandbox
 from gateway.conversations import ConversationGateway
 from gateway.dedupe import RecentKeys
 from gateway.metrics import GatewayMetrics
-from gateway.routes import messaging, system, voice
+from gateway.routes import memory, messaging, system, voice
 from gateway.signature import SignatureValidator
 from gateway.voice.calls import LiveCalls
+from gateway.voice.knowledge import KnowledgeLookup
 from gateway.voice.legs import gateway_task_queue, running_leg_worker
 from gateway.voice.llm_stream import ReplyStreamer
 from switchboard.config import Settings
+from switchboard.memory.setup import open_memory
 from switchboard.temporal import connect, ensure_search_attributes
 from workflows import search_attributes
 
@@ -50,8 +52,10 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
                 "signature_validation_disabled",
                 hint="TWILIO_VALIDATE_SIGNATURES=false: anyone can post webhooks",
             )
+        app.state.store = store = await open_memory(settings)
         app.state.calls = LiveCalls()
         app.state.streamer = ReplyStreamer(settings)
+        app.state.knowledge = KnowledgeLookup(store)
         app.state.gateway_queue = gateway_task_queue(settings)
         log.info(
             "gateway_started", gateway_queue=app.state.gateway_queue, **settings.safe_summary()
@@ -59,11 +63,13 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         async with running_leg_worker(client, settings, app.state.gateway_queue, app.state.calls):
             yield
         await app.state.streamer.close()
+        await store.close()
 
     app = FastAPI(title="Switchboard gateway", lifespan=lifespan)
     app.include_router(messaging.router)
     app.include_router(voice.router)
     app.include_router(system.router)
+    app.include_router(memory.router)
     if settings.sandbox:
         app.include_router(sandbox.router)
 

@@ -6,6 +6,7 @@ thread pool, which measured as a tenth of the gateway's CPU per webhook.
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -15,6 +16,7 @@ from gateway.dedupe import RecentKeys
 from gateway.metrics import GatewayMetrics
 from gateway.signature import SignatureValidator
 from switchboard.config import Settings
+from switchboard.memory import MemoryStore
 
 
 def _state(request: Request, name: str) -> object:
@@ -56,7 +58,45 @@ async def get_validator(request: Request) -> SignatureValidator:
     return value
 
 
+async def get_store(request: Request) -> MemoryStore:
+    """The memory and knowledge store."""
+    value = _state(request, "store")
+    assert isinstance(value, MemoryStore)
+    return value
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+async def operator_auth(
+    request: Request, settings: Annotated[Settings, Depends(get_settings)]
+) -> None:
+    """Guard ``/api``: ``Authorization: Bearer $GATEWAY_API_KEY``, or loopback when it is unset.
+
+    Raises:
+        HTTPException: 401 for a missing or wrong key, 403 for a remote caller without one.
+    """
+    key = settings.gateway_api_key
+    if key is None:
+        host = request.client.host if request.client else ""
+        if host not in _LOOPBACK:
+            raise HTTPException(
+                status_code=403, detail="set GATEWAY_API_KEY to use /api from other hosts"
+            )
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), key.get_secret_value().encode()
+    ):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[MemoryStore, Depends(get_store)]
 ConversationsDep = Annotated[ConversationGateway, Depends(get_conversations)]
 MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
 RecentDep = Annotated[RecentKeys, Depends(get_recent)]

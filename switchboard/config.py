@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, SecretStr, model_validator
@@ -63,6 +64,9 @@ class Settings(BaseSettings):
 
     # Storage
     memory_database_url: str = "sqlite:///.data/memory.db"
+    embedding_model: str | None = None
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
 
     # Gateway
     gateway_host: str = "127.0.0.1"
@@ -137,6 +141,17 @@ class Settings(BaseSettings):
         if self.sandbox:
             return f"{self.public_base_url}/sandbox/twilio"
         return "https://api.twilio.com"
+
+    @property
+    def outbox_path(self) -> Path:
+        """The send outbox's SQLite file: the memory database's, or ``.data/outbox.db``.
+
+        With PostgreSQL memory the outbox stays a local file for now, so it guards the
+        sends of the workers on one host.
+        """
+        if self.memory_database_url.startswith("sqlite:///"):
+            return Path(self.memory_database_url.removeprefix("sqlite:///"))
+        return Path(".data/outbox.db")
 
     @property
     def llm_configured(self) -> bool:

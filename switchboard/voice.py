@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from switchboard.models import ChatMessage
+from switchboard.models import ChatMessage, ToolCall
 
 VOICE_CALL_STARTED_SIGNAL = "voice_call_started"
 VOICE_INTERRUPTED_SIGNAL = "voice_interrupted"
@@ -97,14 +97,7 @@ class VoiceTurnPlan(BaseModel):
     messages: list[ChatMessage] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=list, description="names of the tools offered")
     decided_at: datetime | None = Field(default=None, description="workflow time of the decision")
-
-
-class ToolCall(BaseModel):
-    """A function call the model asked for (``arguments`` is the raw JSON text)."""
-
-    id: str
-    name: str
-    arguments: str = "{}"
+    context: str = Field(default="", description="the customer's recalled memory, for the system")
 
 
 class VoiceOutcome(BaseModel):

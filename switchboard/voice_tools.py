@@ -11,7 +11,8 @@ import json
 import re
 from typing import Any
 
-from switchboard.voice import ToolCall, VoiceAction
+from switchboard.models import ToolCall
+from switchboard.voice import VoiceAction
 
 SEND_DIGITS = "send_digits"
 SWITCH_LANGUAGE = "switch_language"

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from switchboard import errors
     from switchboard.addresses import Channel, channel_address
     from switchboard.models import (
+        ChatMessage,
         CloseRequest,
         ConversationInput,
         ConversationState,
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         SendMessageRequest,
         SendMessageResult,
     )
+    from switchboard.tools import TEXT_TOOLS
     from switchboard.voice import VoiceLeg
     from workflows import search_attributes as sa
     from workflows import state_ops
@@ -47,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         LLM_ACTIVITY,
         LLM_LOCAL_ACTIVITY,
     )
+    from workflows.memory import ConversationMemory
     from workflows.voice_legs import VoiceLegs
 
 INBOUND_MESSAGE_SIGNAL = "inbound_message"
@@ -55,11 +58,14 @@ INBOUND_MESSAGE_SIGNAL = "inbound_message"
 ACTIVITY_FAILURES = (ActivityError, ApplicationError)
 """How a failed activity surfaces: regular ones wrap the cause, local ones raise it as is."""
 
+MAX_TOOL_ROUNDS = 3
+"""Model calls per turn that may use tools; the last call must answer in words."""
+
 FALLBACK_REPLY = "Sorry, I'm having trouble answering right now. Please try again in a moment."
 
 
 @workflow.defn
-class ConversationWorkflow(VoiceLegs):
+class ConversationWorkflow(ConversationMemory, VoiceLegs):
     """A customer's conversation. Signals: ``inbound_message``, ``delivery_status``, ``close``.
 
     Voice (see ``workflows.voice_legs``): signals ``voice_call_started`` and
@@ -117,6 +123,8 @@ class ConversationWorkflow(VoiceLegs):
         if self._state.pending:
             # A text arrived while we were closing: it starts the next run, not the void.
             await self._continue_as_new()
+        if self._memory_enabled():
+            await self._record_conversation()
         return self._close()
 
     async def _watch_idle(self) -> None:
@@ -133,30 +141,55 @@ class ConversationWorkflow(VoiceLegs):
         while True:
             answering = list(self._state.pending)
             seq = self._inbound_seq
-            draft = self._start_generation(turn, answering[-1].channel)
+            draft = asyncio.create_task(self._generate(turn, answering))
+            await asyncio.sleep(0)  # the draft schedules its first activity before any timer
             if await self._quiet_since(seq, first_at):
                 break
             draft.cancel()  # a newer text arrived: this draft answers a stale question
-            with contextlib.suppress(*ACTIVITY_FAILURES, asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError):
                 await draft
-        reply = await self._finish_draft(draft)
+        reply = await draft
         await self._deliver(turn, reply, answering[-1].channel, [m.message_sid for m in answering])
         self._publish()
 
-    def _start_generation(self, turn: int, channel: Channel) -> workflow.ActivityHandle[LLMReply]:
-        request = LLMRequest(
-            conversation_id=workflow.info().workflow_id,
-            channel=channel,
-            turn=turn,
-            messages=state_ops.chat_history(self._state),
-        )
+    async def _generate(self, turn: int, answering: list[InboundMessage]) -> str:
+        """Recall for what the customer wrote, then the model, running its tool calls."""
+        channel = answering[-1].channel
+        memory = self._memory_enabled()
+        if memory:
+            await self._refresh_memory("\n".join(m.body for m in answering))
+        exchange: list[ChatMessage] = []  # this turn's tool calls and their results
+        for round_ in range(MAX_TOOL_ROUNDS + 1):
+            request = LLMRequest(
+                conversation_id=workflow.info().workflow_id,
+                channel=channel,
+                turn=turn,
+                messages=[*state_ops.chat_history(self._state), *exchange],
+                context=self._state.memory if memory else "",
+                tools=list(TEXT_TOOLS) if memory and round_ < MAX_TOOL_ROUNDS else [],
+            )
+            try:
+                reply = await self._llm(request, f"turn {turn}" + (f".{round_}" if round_ else ""))
+            except ACTIVITY_FAILURES as exc:
+                workflow.logger.warning("reply generation failed: %s", exc)
+                return FALLBACK_REPLY
+            if not reply.tool_calls:
+                return reply.text or FALLBACK_REPLY
+            exchange.append(
+                ChatMessage(role="assistant", content=reply.text, tool_calls=reply.tool_calls)
+            )
+            for call in reply.tool_calls:
+                result = await self._run_tool(call)
+                exchange.append(ChatMessage(role="tool", content=result, tool_call_id=call.id))
+        return FALLBACK_REPLY  # the model kept calling tools when offered none
+
+    async def _llm(self, request: LLMRequest, summary: str) -> LLMReply:
         if self._cfg.local_activities:
-            return workflow.start_local_activity_method(
-                LLMActivities.generate_reply, request, **LLM_LOCAL_ACTIVITY,
-                summary=f"turn {turn}",
-            )  # fmt: skip
-        return workflow.start_activity_method(
-            LLMActivities.generate_reply, request, **LLM_ACTIVITY, summary=f"turn {turn}"
+            return await workflow.execute_local_activity_method(
+                LLMActivities.generate_reply, request, **LLM_LOCAL_ACTIVITY, summary=summary
+            )
+        return await workflow.execute_activity_method(
+            LLMActivities.generate_reply, request, **LLM_ACTIVITY, summary=summary
         )
 
     async def _send(self, request: SendMessageRequest, summary: str) -> SendMessageResult:
@@ -185,14 +218,6 @@ class ConversationWorkflow(VoiceLegs):
         except TimeoutError:
             return True
         return False
-
-    async def _finish_draft(self, draft: workflow.ActivityHandle[LLMReply]) -> str:
-        try:
-            reply = await draft
-        except ACTIVITY_FAILURES as exc:
-            workflow.logger.warning("reply generation failed: %s", exc)
-            return FALLBACK_REPLY
-        return reply.text or FALLBACK_REPLY
 
     def _mark_answered(self, sids: list[str]) -> None:
         answered = set(sids)

@@ -56,3 +56,30 @@ DELIVERY_LOCAL_ACTIVITY: dict[str, Any] = {
     "schedule_to_close_timeout": timedelta(hours=1),
     "retry_policy": DELIVERY_RETRY,
 }
+
+MEMORY_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=3,
+)
+"""Memory reads and tool writes: a few quick tries, then the turn goes on without them."""
+
+MEMORY_ACTIVITY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=5),
+    "schedule_to_close_timeout": timedelta(seconds=15),
+    "retry_policy": MEMORY_RETRY,
+}
+MEMORY_LOCAL_ACTIVITY: dict[str, Any] = MEMORY_ACTIVITY
+
+RECORD_ACTIVITY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=120),
+    "heartbeat_timeout": timedelta(seconds=10),
+    "schedule_to_close_timeout": timedelta(minutes=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=60),
+    ),
+}
+"""The record of a closing conversation: retried until stored (its writes are idempotent)."""

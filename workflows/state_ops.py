@@ -49,6 +49,8 @@ def record_inbound(
     state.active_channel = message.channel
     state.business_addresses[message.channel] = message.to_address
     state.last_activity = message.received_at
+    if message.profile_name:
+        state.profile_name = message.profile_name
     text = message.body
     if message.media_urls:
         text = f"{text}\n[{len(message.media_urls)} attachment(s)]".strip()

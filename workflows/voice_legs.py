@@ -10,6 +10,7 @@ dies mid-call is noticed within seconds and the caller gets a text instead of si
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -74,6 +75,13 @@ class VoiceLegs:
     def _publish(self) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def _memory_enabled() -> bool:
+        raise NotImplementedError
+
+    async def _refresh_memory(self, query: str) -> None:
+        raise NotImplementedError
+
     async def _send(self, request: SendMessageRequest, summary: str) -> SendMessageResult:
         raise NotImplementedError
 
@@ -100,7 +108,13 @@ class VoiceLegs:
         what = "reconnected" if reconnected else f"started ({leg.direction})"
         self._note(f"call {leg.call_sid} {what}")
         self._publish()
-        end = await self._watch(leg)
+        if not reconnected and self._memory_enabled():
+            # Beside the watcher, not before it: the first prompt may come before recall ends.
+            recall = asyncio.create_task(self._refresh_memory(""))
+            end = await self._watch(leg)
+            await recall
+        else:
+            end = await self._watch(leg)
         if self._legs.get(leg.call_sid) is leg:  # not replaced by a reconnection
             del self._legs[leg.call_sid]
             self._ended_calls.append(leg.call_sid)
@@ -215,6 +229,7 @@ class VoiceLegs:
             messages=state_ops.chat_history(self._state) if respond else [],
             tools=list(VOICE_TOOLS) if respond else [],
             decided_at=workflow.now(),
+            context=self._state.memory if respond else "",
         )
 
     @workflow.query(name=VOICE_CONTEXT_QUERY)
@@ -226,6 +241,7 @@ class VoiceLegs:
             respond=respond,
             messages=state_ops.chat_history(self._state) if respond else [],
             tools=list(VOICE_TOOLS) if respond else [],
+            context=self._state.memory if respond else "",
         )
 
     @workflow.update(name=VOICE_REPLY_UPDATE)

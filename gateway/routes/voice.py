@@ -81,6 +81,7 @@ async def relay(websocket: WebSocket) -> None:
     session = RelaySession(
         websocket, state.conversations, state.streamer, state.calls, state.gateway_queue,
         state.metrics, speculate=state.settings.voice_speculative_start,
+        knowledge=state.knowledge,
     )  # fmt: skip
     reason = await session.run()
     state.metrics.relay_sessions.labels(str(reason)).inc()

@@ -14,6 +14,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai
 import structlog
@@ -24,8 +25,8 @@ from activities.demo_responder import demo_reply
 from activities.llm import build_messages, openai_client
 from switchboard.addresses import Channel
 from switchboard.config import Settings
-from switchboard.models import ChatMessage, LLMRequest
-from switchboard.voice import ToolCall, VoiceTurnPlan
+from switchboard.models import ChatMessage, LLMRequest, ToolCall
+from switchboard.voice import VoiceTurnPlan
 from switchboard.voice_tools import SCHEMAS
 
 log = structlog.get_logger(__name__)
@@ -96,11 +97,12 @@ class ReplyStreamer:
             channel=Channel.VOICE,
             turn=plan.turn,
             messages=plan.messages,
+            context=plan.context,
         )
         chat = build_messages(self._instructions, request)
         if self._client is None:
             return await self._demo(chat, on_token)
-        messages = [m.model_dump() for m in chat]
+        messages = [m.to_openai() for m in chat]
         reply = StreamedReply()
         for delay in (*_RETRY_DELAYS, None):
             try:
@@ -115,7 +117,7 @@ class ReplyStreamer:
 
     async def _stream_once(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         tools: list[str],
         reply: StreamedReply,
         on_token: TokenSink,

@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -43,19 +43,21 @@ from gateway.voice.frames import (
     dump_frame,
     parse_frame,
 )
+from gateway.voice.knowledge import KnowledgeLookup, with_knowledge
 from gateway.voice.llm_stream import ReplyStreamer, StreamedReply
 from gateway.voice.speculation import KnownContext, Speculation
 from switchboard.addresses import InvalidAddress, conversation_id, to_e164
+from switchboard.models import ToolCall
 from switchboard.voice import (
     LegEndReason,
     PromptKind,
-    ToolCall,
     VoiceAction,
     VoiceInterrupt,
     VoiceLeg,
     VoiceOutcome,
     VoicePrompt,
     VoiceTurnPlan,
+    spoken_text,
 )
 
 log = structlog.get_logger(__name__)
@@ -115,6 +117,7 @@ class RelaySession:
         metrics: GatewayMetrics,
         *,
         speculate: bool = True,
+        knowledge: KnowledgeLookup | None = None,
     ) -> None:
         self._ws = ws
         self._calls = calls
@@ -134,6 +137,7 @@ class RelaySession:
         self._speaking_events = False
         self._closing = False
         self._speculate = speculate
+        self._knowledge = knowledge
         self._context: KnownContext | None = None
         self._turns_started = 0
         self._prefetch: asyncio.Task[None] | None = None
@@ -269,7 +273,9 @@ class RelaySession:
             log.info("voice_context_unavailable", error=str(exc))
             return
         if plan.respond and self._turns_started == 0:
-            self._context = KnownContext(messages=list(plan.messages), tools=list(plan.tools))
+            self._context = KnownContext(
+                messages=list(plan.messages), tools=list(plan.tools), context=plan.context
+            )
 
     # --- turns ----------------------------------------------------------------------------
 
@@ -305,8 +311,8 @@ class RelaySession:
         planned = await self._plan(turn)
         if planned is None:
             return
-        plan, speculation = planned
-        tool_calls, failed = await self._speak(turn, plan, speculation)
+        plan, speculation, knowledge = planned
+        tool_calls, failed = await self._speak(turn, with_knowledge(plan, knowledge), speculation)
         turn.stage = _Stage.REPORTING
         outcome = VoiceOutcome(
             call_sid=self.leg.call_sid,
@@ -336,36 +342,43 @@ class RelaySession:
                 self._perform_after_speech(turn, follow_up.actions)
             )
 
-    async def _plan(self, turn: _Turn) -> tuple[VoiceTurnPlan, Speculation | None] | None:
+    async def _plan(self, turn: _Turn) -> tuple[VoiceTurnPlan, Speculation | None, str] | None:
         """Record the prompt and get the turn's plan; start the model early on a good guess.
 
-        None when there is nothing to say (the workflow said so, Temporal is unreachable,
-        or the caller is gone).
+        Knowledge for what the caller said is looked up meanwhile; it is returned beside the
+        workflow's plan. None when there is nothing to say (the workflow said so, Temporal is
+        unreachable, or the caller is gone).
         """
         assert self.leg is not None
         customer = self.leg.customer
         self._turns_started += 1
         context, self._context = self._context, None  # valid again only once this turn lands
+        lookup = asyncio.create_task(self._lookup(spoken_text(turn.prompt)))
         speculation = None
         if self._speculate and context is not None and not self._closing:
             speculation = Speculation(
-                self._streamer, conversation_id(customer), context.guess(turn.prompt)
+                self._streamer, conversation_id(customer), _guess(context, turn.prompt, lookup)
             )
         turn.planning = time.perf_counter()
         try:
             plan = await self._conversations.plan_voice_turn(customer, turn.prompt, turn.prompt_id)
+            knowledge = await lookup
         except _TEMPORAL_FAILURES as exc:
             log.error("voice_turn_not_planned", error=str(exc))
+            lookup.cancel()
             if speculation is not None:
                 speculation.abandon()
             await self._say(SORRY)
             return None
         except asyncio.CancelledError:
+            lookup.cancel()
             if speculation is not None:
                 speculation.abandon()
             raise
         turn.planned = time.perf_counter()
-        if speculation is not None and not speculation.confirmed_by(plan):
+        if speculation is not None and not speculation.confirmed_by(
+            with_knowledge(plan, knowledge)
+        ):
             log.info("speculation_abandoned", turn=plan.turn)
             self._metrics.voice_turns.labels("abandoned").inc()
             speculation.abandon()
@@ -376,7 +389,10 @@ class RelaySession:
             if speculation is not None:
                 speculation.abandon()
             return None  # recorded; nobody to answer
-        return plan, speculation
+        return plan, speculation, knowledge
+
+    async def _lookup(self, text: str) -> str:
+        return await self._knowledge.block(text) if self._knowledge is not None else ""
 
     async def _speak(
         self, turn: _Turn, plan: VoiceTurnPlan, speculation: Speculation | None
@@ -534,3 +550,10 @@ def _ms_between(start: datetime, end: datetime | None) -> float | None:
 def _text_json(token: str, last: bool = False) -> str:
     # Built by hand: this is on every token's path and needs no validation.
     return json.dumps({"type": "text", "token": token, "last": last})
+
+
+async def _guess(
+    context: KnownContext, prompt: VoicePrompt, knowledge: Awaitable[str]
+) -> VoiceTurnPlan:
+    """The plan the workflow will most likely decide, with this prompt's knowledge."""
+    return with_knowledge(context.guess(prompt), await knowledge)

@@ -13,9 +13,10 @@ simply overlap instead of adding up.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
-from gateway.voice.llm_stream import ReplyStreamer, TokenSink
+from gateway.voice.llm_stream import ReplyStreamer, StreamedReply, TokenSink
 from switchboard.models import ChatMessage
 from switchboard.voice import VoicePrompt, VoiceTurnPlan, spoken_text
 from workflows.state_ops import heard_part
@@ -27,6 +28,7 @@ class KnownContext:
 
     messages: list[ChatMessage]
     tools: list[str]
+    context: str = ""
 
     @classmethod
     def after_turn(cls, plan: VoiceTurnPlan, said: str, heard: str | None) -> KnownContext:
@@ -35,7 +37,7 @@ class KnownContext:
         messages = list(plan.messages)
         if recorded:
             messages.append(ChatMessage(role="assistant", content=recorded))
-        return cls(messages=messages, tools=list(plan.tools))
+        return cls(messages=messages, tools=list(plan.tools), context=plan.context)
 
     def cut_last_reply(self, said: str, heard: str) -> KnownContext | None:
         """The context after a late interrupt of the last reply (None if it cannot tell)."""
@@ -44,22 +46,32 @@ class KnownContext:
         recorded = heard_part(said, heard)
         head = self.messages[:-1]
         tail = [ChatMessage(role="assistant", content=recorded)] if recorded else []
-        return KnownContext(messages=head + tail, tools=self.tools)
+        return KnownContext(messages=head + tail, tools=self.tools, context=self.context)
 
     def guess(self, prompt: VoicePrompt) -> VoiceTurnPlan:
         """The plan the workflow will most likely answer ``prompt`` with."""
         said = ChatMessage(role="user", content=spoken_text(prompt))
-        return VoiceTurnPlan(turn=0, messages=[*self.messages, said], tools=self.tools)
+        return VoiceTurnPlan(
+            turn=0, messages=[*self.messages, said], tools=self.tools, context=self.context
+        )
 
 
 class Speculation:
     """A reply started on a guessed plan; its tokens wait until the guess is confirmed."""
 
-    def __init__(self, streamer: ReplyStreamer, conversation_id: str, guess: VoiceTurnPlan):
-        self.guess = guess
+    def __init__(
+        self, streamer: ReplyStreamer, conversation_id: str, guess: Awaitable[VoiceTurnPlan]
+    ) -> None:
+        self.guess: VoiceTurnPlan | None = None  # known once ``guess`` resolves
         self._held: list[str] = []
         self._sink: TokenSink | None = None
-        self.task = asyncio.create_task(streamer.stream(conversation_id, guess, self._token))
+        self.task = asyncio.create_task(self._run(streamer, conversation_id, guess))
+
+    async def _run(
+        self, streamer: ReplyStreamer, conversation_id: str, guess: Awaitable[VoiceTurnPlan]
+    ) -> StreamedReply:
+        self.guess = await guess
+        return await streamer.stream(conversation_id, self.guess, self._token)
 
     async def _token(self, token: str) -> None:
         if self._sink is None:
@@ -69,8 +81,13 @@ class Speculation:
 
     def confirmed_by(self, plan: VoiceTurnPlan) -> bool:
         """True when the workflow decided exactly what was guessed."""
+        guess = self.guess
         return (
-            plan.respond and plan.messages == self.guess.messages and plan.tools == self.guess.tools
+            guess is not None
+            and plan.respond
+            and plan.messages == guess.messages
+            and plan.tools == guess.tools
+            and plan.context == guess.context
         )
 
     async def adopt(self, sink: TokenSink) -> None:

@@ -1,0 +1,158 @@
+"""Memory activities: turn recall, the memory tools, and the record of a closed conversation.
+
+Recall builds the context a turn's model request carries; ``remember`` and
+``search_knowledge`` run the built-in tools; ``record_conversation`` writes the summary and
+the transcript when a conversation closes.
+"""
+
+from __future__ import annotations
+
+import openai
+import structlog
+from openai.types.chat import ChatCompletion
+from temporalio import activity
+
+from activities.heartbeat import heartbeating
+from switchboard.config import Settings
+from switchboard.memory import MemoryStore
+from switchboard.memory.context import format_context
+from switchboard.memory.identity import InvalidAddress, parse_identifier
+from switchboard.memory.models import (
+    CloseRecordRequest,
+    ConversationRecord,
+    KnowledgeSearchRequest,
+    NewObservation,
+    RecallQuery,
+    RecallRequest,
+    RecallResult,
+    RememberRequest,
+    Summary,
+)
+from switchboard.memory.summary import (
+    MAX_SUMMARY_CHARS,
+    SUMMARY_INSTRUCTIONS,
+    fallback_summary,
+    transcript_text,
+)
+from switchboard.memory.text_search import stable_id
+
+log = structlog.get_logger(__name__)
+
+RECALL_ACTIVITY = "recall_context"
+REMEMBER_ACTIVITY = "remember"
+SEARCH_KNOWLEDGE_ACTIVITY = "search_knowledge"
+RECORD_CONVERSATION_ACTIVITY = "record_conversation"
+
+
+class MemoryActivities:
+    """Activities over the worker's memory store (and its model, for summaries)."""
+
+    def __init__(
+        self, store: MemoryStore, settings: Settings, client: openai.AsyncOpenAI | None
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._model = settings.llm_model or "gpt-4o-mini"
+
+    async def close(self) -> None:
+        """Release the model client's connections."""
+        if self._client is not None:
+            await self._client.close()
+
+    @activity.defn(name=RECALL_ACTIVITY)
+    async def recall_context(self, request: RecallRequest) -> RecallResult:
+        """Traits, relevant observations, summaries, earlier lines and knowledge, formatted."""
+        recall = await self._store.recall(
+            RecallQuery(customer=request.customer, query=request.query)
+        )
+        return RecallResult(context=format_context(recall), known=recall.known)
+
+    @activity.defn(name=REMEMBER_ACTIVITY)
+    async def remember(self, request: RememberRequest) -> str:
+        """Store the fact once (the same fact again is a no-op), and its trait if given."""
+        fact = " ".join(request.fact.split())
+        new = await self._store.add_observation(
+            request.customer,
+            NewObservation(
+                key=stable_id(request.customer, fact.lower()),
+                text=fact,
+                source="remember",
+                at=request.at,
+                conversation_ids=[request.conversation_id],
+            ),
+        )
+        if request.trait and request.value:
+            await self._store.set_trait(
+                request.customer, request.trait, request.value, source="remember", at=request.at
+            )
+            if request.trait == "email":
+                try:
+                    parse_identifier(request.value)
+                    await self._store.add_identifier(
+                        request.customer, request.value, at=request.at
+                    )
+                except InvalidAddress:
+                    pass  # kept as a trait only
+        return "Saved." if new else "Already known."
+
+    @activity.defn(name=SEARCH_KNOWLEDGE_ACTIVITY)
+    async def search_knowledge(self, request: KnowledgeSearchRequest) -> str:
+        """The best passages, each with its source in brackets (the tool's result)."""
+        hits = await self._store.search_knowledge(request.query, request.limit)
+        if not hits:
+            return "No matching passages in the knowledge base."
+        return "\n\n".join(
+            f"[{h.document} > {h.section}] {h.text}" if h.section else f"[{h.document}] {h.text}"
+            for h in hits
+        )
+
+    @activity.defn(name=RECORD_CONVERSATION_ACTIVITY)
+    async def record_conversation(self, request: CloseRecordRequest) -> bool:
+        """Summarise the run (the model, else the deterministic fallback) and store it once."""
+        for name, value in request.traits.items():
+            await self._store.set_trait(
+                request.customer, name, value, source="channel", at=request.closed_at
+            )
+        if not request.transcript:
+            return False
+        text, source = await self._summarise(request)
+        record = ConversationRecord(
+            customer=request.customer,
+            conversation_id=request.conversation_id,
+            run_id=request.run_id,
+            closed_at=request.closed_at,
+            summary=Summary(
+                text=text,
+                conversation_id=request.conversation_id,
+                at=request.closed_at,
+                source=source,
+                run_id=request.run_id,
+            ),
+            transcript=request.transcript,
+            identifiers=request.identifiers,
+        )
+        return await self._store.save_conversation(record)
+
+    async def _summarise(self, request: CloseRecordRequest) -> tuple[str, str]:
+        if self._client is None:
+            return fallback_summary(request.transcript), "fallback summary"
+        body = {
+            "model": self._model,
+            "messages": [
+                {"role": "system", "content": SUMMARY_INSTRUCTIONS},
+                {"role": "user", "content": transcript_text(request.transcript)},
+            ],
+        }
+        try:
+            async with heartbeating():
+                completion = await self._client.post(
+                    "/chat/completions", body=body, cast_to=ChatCompletion
+                )
+            text = (completion.choices[0].message.content or "").strip()
+        except (openai.APIError, IndexError) as exc:
+            # One try: a summary is worth less than closing on time; the transcript is kept.
+            log.warning("summary_failed", conversation_id=request.conversation_id, error=str(exc))
+            text = ""
+        if not text:
+            return fallback_summary(request.transcript), "fallback summary"
+        return text[:MAX_SUMMARY_CHARS], "llm summary"

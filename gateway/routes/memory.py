@@ -1,0 +1,61 @@
+"""Operator API for memory and knowledge: profiles (read, forget) and the knowledge base."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel
+
+from gateway.dependencies import StoreDep, operator_auth
+from switchboard.addresses import InvalidAddress, customer_of
+from switchboard.memory.models import DocumentIn, IngestResult, KnowledgeHit
+
+router = APIRouter(prefix="/api", dependencies=[Depends(operator_auth)], tags=["memory"])
+
+
+class SearchResults(BaseModel):
+    """``GET /api/knowledge/search``: chunks, best first, each with its document."""
+
+    results: list[KnowledgeHit]
+
+
+def _customer(raw: str) -> str:
+    try:
+        return customer_of(raw)
+    except InvalidAddress as exc:
+        raise HTTPException(status_code=404, detail=f"no customer {raw!r}") from exc
+
+
+@router.get("/profiles/{customer}")
+async def get_profile(customer: str, store: StoreDep) -> dict[str, Any]:
+    """A customer's profile: identifiers, traits, observations and summaries (404 if unknown)."""
+    profile = await store.get_profile(_customer(customer))
+    if profile is None:
+        raise HTTPException(status_code=404, detail=f"no profile for {customer!r}")
+    return profile.model_dump(mode="json")
+
+
+@router.delete("/profiles/{customer}")
+async def forget_profile(customer: str, store: StoreDep) -> dict[str, Any]:
+    """Forget a customer: the profile and everything derived from it (404 if unknown)."""
+    number = _customer(customer)
+    if not await store.forget(number):
+        raise HTTPException(status_code=404, detail=f"no profile for {customer!r}")
+    return {"customer": number, "forgotten": True}
+
+
+@router.post("/knowledge")
+async def ingest_document(document: DocumentIn, store: StoreDep) -> IngestResult:
+    """Ingest a document, or replace the one with that name (unchanged content: a no-op)."""
+    return await store.ingest(document)
+
+
+@router.get("/knowledge/search")
+async def search_knowledge(
+    store: StoreDep,
+    q: Annotated[str, Query(min_length=1, max_length=500)],
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> SearchResults:
+    """Ranked chunks for ``q``, each with its document name and score."""
+    return SearchResults(results=await store.search_knowledge(q, limit))

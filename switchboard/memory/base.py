@@ -1,0 +1,183 @@
+"""What both SQL backends share: recall composition, hybrid knowledge search, ingest.
+
+A backend supplies a handful of primitives (one database round trip each); the ranking and
+the shape of the results live here once, so SQLite and PostgreSQL cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from dataclasses import dataclass
+
+import structlog
+
+from switchboard.memory import text_search
+from switchboard.memory.chunking import Chunk, chunk_text
+from switchboard.memory.embeddings import Embedder, VectorIndex, to_bytes
+from switchboard.memory.models import (
+    DocumentIn,
+    IngestResult,
+    KnowledgeHit,
+    Observation,
+    PastLine,
+    Recall,
+    RecallQuery,
+    Summary,
+    Trait,
+)
+from switchboard.memory.store import MemoryStore
+
+log = structlog.get_logger(__name__)
+
+OBSERVATION_WINDOW = 200
+"""Recall ranks a customer's latest observations (this many) against the message."""
+LINE_WINDOW = 400
+"""Recall ranks the customer's lines of their latest earlier conversations (this many)."""
+_FTS_CANDIDATES = 20
+
+
+@dataclass
+class ProfileParts:
+    """A customer's memory as one round trip reads it, newest first."""
+
+    known: bool
+    identifiers: list[str]
+    traits: list[Trait]
+    observations: list[Observation]
+    summaries: list[Summary]
+    lines: list[PastLine]
+
+
+class SqlStore(MemoryStore):
+    """Recall and knowledge logic over a backend's primitives."""
+
+    def __init__(self, embedder: Embedder | None) -> None:
+        self._embedder = embedder
+        self._vectors = VectorIndex()
+
+    # --- primitives -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def _profile_parts(self, query: RecallQuery) -> ProfileParts:
+        """Identifiers, traits, latest observations, summaries and earlier lines."""
+
+    @abc.abstractmethod
+    async def _fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
+        """Chunk ids matching any term, best first, with the full-text score (higher better)."""
+
+    @abc.abstractmethod
+    async def _chunks(self, ids: list[int]) -> dict[int, KnowledgeHit]:
+        """Chunks by id (score 0; the caller ranks them)."""
+
+    @abc.abstractmethod
+    async def _knowledge_revision(self) -> str:
+        """Changes whenever a document is ingested or deleted."""
+
+    @abc.abstractmethod
+    async def _all_vectors(self) -> list[tuple[int, bytes]]:
+        """Every chunk id with its stored vector (or empty bytes)."""
+
+    @abc.abstractmethod
+    async def _document_digest(self, name: str) -> tuple[str, int] | None:
+        """The stored document's content digest and chunk count."""
+
+    @abc.abstractmethod
+    async def _replace_document(
+        self, document: DocumentIn, digest: str, chunks: list[Chunk], vectors: list[bytes | None]
+    ) -> None:
+        """Store a document's chunks in place of the old ones, in one transaction."""
+
+    # --- recall ---------------------------------------------------------------------------
+
+    async def recall(self, query: RecallQuery) -> Recall:
+        """The context of a turn (see ``MemoryStore.recall``)."""
+        terms = text_search.search_terms(query.query)
+        parts = await self._profile_parts(query)
+        knowledge = (
+            await self.search_knowledge(query.query, query.knowledge_limit)
+            if terms and query.knowledge_limit > 0
+            else []
+        )
+        return Recall(
+            customer=query.customer,
+            known=parts.known,
+            identifiers=parts.identifiers,
+            traits=parts.traits,
+            observations=text_search.most_relevant(
+                parts.observations, lambda o: o.text, terms, query.observations_limit
+            ),
+            summaries=parts.summaries[: query.summaries_limit],
+            past_lines=self._past_lines(parts.lines, terms, query.past_lines_limit),
+            knowledge=knowledge,
+        )
+
+    @staticmethod
+    def _past_lines(lines: list[PastLine], terms: list[str], limit: int) -> list[PastLine]:
+        """Lines that bear on the message, else the customer's latest words; oldest first."""
+        relevant = [line for line in lines if text_search.relevance(terms, line.text) > 0]
+        customer_lines = [line for line in lines if line.role == "customer"]
+        chosen = text_search.most_relevant(relevant, lambda p: p.text, terms, limit)
+        for line in customer_lines:
+            if len(chosen) >= limit:
+                break
+            if line not in chosen:
+                chosen.append(line)
+        return sorted(chosen, key=lambda line: line.at)
+
+    # --- knowledge ------------------------------------------------------------------------
+
+    async def search_knowledge(self, query: str, limit: int = 5) -> list[KnowledgeHit]:
+        """Full-text ranking, fused with vector similarity when an embedder is configured."""
+        terms = text_search.search_terms(query)
+        fts = await self._fts_chunks(terms, max(limit, _FTS_CANDIDATES)) if terms else []
+        nearest = await self._nearest(query, max(limit, _FTS_CANDIDATES))
+        if not nearest:
+            hits = await self._chunks([i for i, _ in fts[:limit]])
+            scores = dict(fts)
+            return [
+                hits[i].model_copy(update={"score": round(scores[i], 6)})
+                for i, _ in fts[:limit]
+                if i in hits
+            ]
+        fused = text_search.fuse([[str(i) for i, _ in fts], [str(i) for i in nearest]])
+        best = sorted(fused.items(), key=lambda item: -item[1])[:limit]
+        hits = await self._chunks([int(i) for i, _ in best])
+        return [
+            hits[int(i)].model_copy(update={"score": round(score, 6)})
+            for i, score in best
+            if int(i) in hits
+        ]
+
+    async def _nearest(self, query: str, limit: int) -> list[int]:
+        if self._embedder is None or not query.strip():
+            return []
+        try:
+            [vector] = await self._embedder.embed([query])
+        except Exception as exc:  # the full-text ranking still answers
+            log.warning("embedding_failed", error=str(exc))
+            return []
+        revision = await self._knowledge_revision()
+        return await self._vectors.nearest(vector, limit, revision, self._all_vectors)
+
+    async def ingest(self, document: DocumentIn) -> IngestResult:
+        """Chunk, embed (when configured) and store; an unchanged document is a no-op."""
+        digest = hashlib.sha256(f"{document.content_type}\n{document.content}".encode()).hexdigest()
+        # A document stored without vectors is not "unchanged" once embeddings are on.
+        wanted = digest + ("+v" if self._embedder is not None else "")
+        existing = await self._document_digest(document.name)
+        if existing is not None and existing[0] == wanted:
+            return IngestResult(document=document.name, chunks=existing[1], changed=False)
+        chunks = chunk_text(document.content, document.content_type)
+        vectors: list[bytes | None] = [None] * len(chunks)
+        if self._embedder is not None and chunks:
+            try:
+                embedded = await self._embedder.embed(
+                    [f"{c.section}\n{c.text}".strip() for c in chunks]
+                )
+                vectors = [to_bytes(v) for v in embedded]
+            except Exception as exc:  # searchable by full text now; re-ingest to embed
+                log.warning("embedding_failed", document=document.name, error=str(exc))
+        stored = digest + ("+v" if chunks and all(vectors) else "")
+        await self._replace_document(document, stored, chunks, vectors)
+        return IngestResult(document=document.name, chunks=len(chunks))

@@ -1,0 +1,94 @@
+"""SQLite schema migrations, in order. Never edit an applied one: add the next version."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "profiles, observations, conversations, knowledge",
+        """
+CREATE TABLE profiles (
+    customer TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE identifiers (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    customer TEXT NOT NULL REFERENCES profiles(customer) ON DELETE CASCADE,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (kind, value)
+);
+CREATE INDEX identifiers_customer ON identifiers(customer);
+CREATE TABLE traits (
+    customer TEXT NOT NULL REFERENCES profiles(customer) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    source TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (customer, name)
+);
+CREATE TABLE observations (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    customer TEXT NOT NULL REFERENCES profiles(customer) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    at TEXT NOT NULL,
+    conversation_ids TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX observations_customer ON observations(customer, at);
+CREATE TABLE conversations (
+    run_id TEXT PRIMARY KEY,
+    customer TEXT NOT NULL REFERENCES profiles(customer) ON DELETE CASCADE,
+    conversation_id TEXT NOT NULL,
+    closed_at TEXT NOT NULL,
+    summary TEXT,
+    summary_source TEXT,
+    summary_at TEXT
+);
+CREATE INDEX conversations_customer ON conversations(customer, closed_at);
+CREATE TABLE transcript_lines (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES conversations(run_id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    role TEXT NOT NULL,
+    text TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    at TEXT NOT NULL,
+    UNIQUE (run_id, seq)
+);
+CREATE INDEX transcript_lines_customer ON transcript_lines(customer, run_id);
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    content_type TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    chunks INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    section TEXT NOT NULL,
+    text TEXT NOT NULL,
+    embedding BLOB,
+    UNIQUE (document_id, seq)
+);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    section, text, content='chunks', content_rowid='id', tokenize='porter unicode61'
+);
+CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, section, text) VALUES (new.id, new.section, new.text);
+END;
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, section, text)
+        VALUES ('delete', old.id, old.section, old.text);
+END;
+CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO store_meta VALUES ('knowledge_revision', '0');
+""",
+    ),
+]

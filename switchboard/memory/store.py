@@ -1,0 +1,116 @@
+"""The memory store interface, and ``open_store`` to get the backend a URL names.
+
+Both backends implement ``MemoryStore`` with equal behaviour: profiles keyed by the
+customer's E.164 number, identifiers, traits, observations, conversation summaries and
+transcripts, and a knowledge base with hybrid search. Every write is idempotent: an
+observation is named by its ``key``, a conversation by its run id, a document by its name.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from datetime import datetime
+
+from switchboard.memory.embeddings import Embedder
+from switchboard.memory.models import (
+    ConversationRecord,
+    DocumentIn,
+    IngestResult,
+    KnowledgeHit,
+    NewObservation,
+    Profile,
+    Recall,
+    RecallQuery,
+    TraitValue,
+)
+
+
+class MemoryStore(abc.ABC):
+    """Customer memory and the knowledge base. Async; safe to share within a process."""
+
+    backend: str
+    """``sqlite`` or ``postgresql``."""
+
+    @abc.abstractmethod
+    async def migrate(self) -> list[int]:
+        """Bring the schema up to date (safe to run from several processes). New versions."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    # --- profiles -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def resolve(self, address: str) -> str | None:
+        """The customer (E.164) an address belongs to, if the store knows them.
+
+        Phone numbers in any notation and ``whatsapp:`` addresses resolve by their number;
+        e-mail addresses through the identifiers attached to profiles.
+        """
+
+    @abc.abstractmethod
+    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> None:
+        """Attach an address (phone, WhatsApp, e-mail) to a customer's profile."""
+
+    @abc.abstractmethod
+    async def set_trait(
+        self, customer: str, name: str, value: TraitValue, *, source: str, at: datetime
+    ) -> None:
+        """Set a trait; a newer value replaces an older one, an older never a newer."""
+
+    @abc.abstractmethod
+    async def add_observation(self, customer: str, observation: NewObservation) -> bool:
+        """Store an observation. False when one with its key exists (a retried write)."""
+
+    @abc.abstractmethod
+    async def save_conversation(self, record: ConversationRecord) -> bool:
+        """Store a closed run's summary and transcript. False when that run was stored."""
+
+    @abc.abstractmethod
+    async def get_profile(self, customer: str, *, limit: int = 50) -> Profile | None:
+        """The profile with its latest ``limit`` observations and summaries; None if unknown."""
+
+    @abc.abstractmethod
+    async def forget(self, customer: str) -> bool:
+        """Delete a customer and everything derived from them. False if unknown."""
+
+    @abc.abstractmethod
+    async def recall(self, query: RecallQuery) -> Recall:
+        """A turn's context: traits, relevant observations, summaries, past lines, knowledge."""
+
+    # --- knowledge ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def ingest(self, document: DocumentIn) -> IngestResult:
+        """Chunk and index a document, replacing the one with its name (unchanged: a no-op)."""
+
+    @abc.abstractmethod
+    async def delete_document(self, name: str) -> bool:
+        """Remove a document and its chunks. False if there is none by that name."""
+
+    @abc.abstractmethod
+    async def search_knowledge(self, query: str, limit: int = 5) -> list[KnowledgeHit]:
+        """The best chunks for a query: full-text ranking, fused with vectors when configured."""
+
+    @abc.abstractmethod
+    async def documents(self) -> Sequence[tuple[str, int]]:
+        """Every document's name and chunk count, by name."""
+
+
+def open_store(url: str, *, embedder: Embedder | None = None) -> MemoryStore:
+    """The backend for a ``MEMORY_DATABASE_URL`` (not yet migrated: call ``migrate()``).
+
+    Raises:
+        ValueError: neither ``sqlite:///…`` nor ``postgresql://…``.
+    """
+    if url.startswith("sqlite:///"):
+        from switchboard.memory.sqlite import SqliteStore
+
+        return SqliteStore(url, embedder=embedder)
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        from switchboard.memory.postgres import PostgresStore
+
+        return PostgresStore(url, embedder=embedder)
+    raise ValueError(f"MEMORY_DATABASE_URL must be sqlite:///… or postgresql://…, got {url!r}")

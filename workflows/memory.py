@@ -1,0 +1,167 @@
+"""The memory side of ``ConversationWorkflow``: recall, the memory tools, the closing record.
+
+Recall runs when a text turn starts (for what the customer just wrote) and when a call leg
+starts; its formatted context is kept in the conversation state, so a voice turn's plan
+carries it without waiting on anything. ``remember`` and ``search_knowledge`` calls are
+validated here and run as activities. When the conversation closes, its summary and
+transcript are written to the store, once per run.
+
+Everything here is behind the ``memory`` patch: conversations that started before memory
+existed replay exactly as they ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.memory import MemoryActivities
+    from switchboard.addresses import channel_address
+    from switchboard.memory.models import (
+        CloseRecordRequest,
+        KnowledgeSearchRequest,
+        RecallRequest,
+        RecallResult,
+        RememberRequest,
+        TranscriptLine,
+    )
+    from switchboard.models import ConversationConfig, ConversationState, Role, ToolCall
+    from switchboard.tools import (
+        REMEMBER,
+        SEARCH_KNOWLEDGE,
+        InvalidToolArguments,
+        RememberArgs,
+        SearchKnowledgeArgs,
+        parse_arguments,
+    )
+    from workflows import state_ops
+    from workflows.policies import MEMORY_ACTIVITY, MEMORY_LOCAL_ACTIVITY, RECORD_ACTIVITY
+
+MEMORY_PATCH = "memory"
+_Request = TypeVar("_Request")
+_FAILURES = (ActivityError, ApplicationError)
+_QUERY_CHARS = 1000
+
+
+class ConversationMemory:
+    """Mixed into ``ConversationWorkflow``; owns the conversation's recalled context."""
+
+    _state: ConversationState
+    _cfg: ConversationConfig
+
+    @staticmethod
+    def _memory_enabled() -> bool:
+        return workflow.patched(MEMORY_PATCH)
+
+    async def _refresh_memory(self, query: str) -> None:
+        """Recall for ``query`` into the state; on failure the previous context stays."""
+        request = RecallRequest(customer=self._state.customer, query=query[-_QUERY_CHARS:])
+        try:
+            if self._cfg.local_activities:
+                result = await workflow.execute_local_activity_method(
+                    MemoryActivities.recall_context, request, **MEMORY_LOCAL_ACTIVITY,
+                    summary="recall",
+                )  # fmt: skip
+            else:
+                result = await workflow.execute_activity_method(
+                    MemoryActivities.recall_context, request, **MEMORY_ACTIVITY, summary="recall"
+                )
+        except _FAILURES as exc:
+            workflow.logger.warning("recall failed, answering without it: %s", exc)
+            return
+        self._apply_recall(result)
+
+    def _apply_recall(self, result: RecallResult) -> None:
+        self._state.memory = result.context
+        self._state.memory_at = workflow.now()
+
+    async def _run_tool(self, call: ToolCall) -> str:
+        """Validate and run one of the model's tool calls; the result goes back to the model."""
+        try:
+            args = parse_arguments(call)
+        except InvalidToolArguments as exc:
+            self._memory_note(f"tool call refused: {exc}")
+            return f"Error: {exc}"
+        try:
+            if isinstance(args, RememberArgs) and call.name == REMEMBER:
+                result = await self._remember(args)
+            elif isinstance(args, SearchKnowledgeArgs) and call.name == SEARCH_KNOWLEDGE:
+                result = await self._memory_activity(
+                    MemoryActivities.search_knowledge,
+                    KnowledgeSearchRequest(query=args.query),
+                    f"search_knowledge {args.query[:60]!r}",
+                )
+            else:  # pragma: no cover - parse_arguments knows only these two
+                return f"Error: {call.name} is not available here"
+        except _FAILURES as exc:
+            workflow.logger.warning("tool %s failed: %s", call.name, exc)
+            return f"Error: {call.name} is unavailable right now"
+        return result
+
+    async def _remember(self, args: RememberArgs) -> str:
+        request = RememberRequest(
+            customer=self._state.customer,
+            conversation_id=workflow.info().workflow_id,
+            fact=args.fact,
+            trait=args.trait,
+            value=args.value,
+            at=workflow.now(),
+        )
+        result = await self._memory_activity(
+            MemoryActivities.remember, request, f"remember {args.fact[:60]!r}"
+        )
+        self._memory_note(f"remembered: {args.fact}")
+        return result
+
+    async def _memory_activity(
+        self,
+        method: Callable[[MemoryActivities, _Request], Awaitable[str]],
+        request: _Request,
+        summary: str,
+    ) -> str:
+        if self._cfg.local_activities:
+            return await workflow.execute_local_activity_method(
+                method, request, **MEMORY_LOCAL_ACTIVITY, summary=summary
+            )
+        return await workflow.execute_activity_method(
+            method, request, **MEMORY_ACTIVITY, summary=summary
+        )
+
+    async def _record_conversation(self) -> None:
+        """Write the summary and transcript of this run (once; retried until stored)."""
+        state = self._state
+        lines = [
+            TranscriptLine(role=str(e.role), text=e.text, channel=e.channel, at=e.at)
+            for e in state.transcript
+            if e.role is not Role.SYSTEM and e.text
+        ]
+        traits = {"whatsapp_name": state.profile_name} if state.profile_name else {}
+        if not lines and not traits:
+            return
+        request = CloseRecordRequest(
+            customer=state.customer,
+            conversation_id=workflow.info().workflow_id,
+            run_id=workflow.info().run_id,
+            closed_at=workflow.now(),
+            transcript=lines,
+            identifiers=sorted({channel_address(state.customer, c) for c in state.channels}),
+            traits=traits,
+        )
+        try:
+            await workflow.execute_activity_method(
+                MemoryActivities.record_conversation,
+                request,
+                **RECORD_ACTIVITY,
+                summary="summary and transcript to memory",
+            )
+        except _FAILURES as exc:
+            workflow.logger.error("conversation not recorded in memory: %s", exc)
+
+    def _memory_note(self, text: str) -> None:
+        channel = self._state.active_channel
+        if channel is not None:
+            self._state.transcript.append(state_ops.system_note(text, channel, workflow.now()))
