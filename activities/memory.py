@@ -88,9 +88,7 @@ class MemoryActivities:
             if request.trait == "email":
                 try:
                     parse_identifier(request.value)
-                    await self._store.add_identifier(
-                        request.customer, request.value, at=request.at
-                    )
+                    await self._store.add_identifier(request.customer, request.value, at=request.at)
                 except InvalidAddress:
                     pass  # kept as a trait only
         return "Saved." if new else "Already known."

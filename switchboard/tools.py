@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchboard.models import ToolCall
 
@@ -21,6 +21,8 @@ SEARCH_KNOWLEDGE = "search_knowledge"
 
 class RememberArgs(BaseModel):
     """Arguments of ``remember``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     fact: str = Field(
         min_length=1,
@@ -41,6 +43,8 @@ class RememberArgs(BaseModel):
 class SearchKnowledgeArgs(BaseModel):
     """Arguments of ``search_knowledge``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     query: str = Field(min_length=1, max_length=300, description="what to look up")
 
 
@@ -59,7 +63,6 @@ class Tool:
         parameters.pop("description", None)
         for prop in parameters.get("properties", {}).values():
             prop.pop("title", None)
-        parameters["additionalProperties"] = False
         return {
             "type": "function",
             "function": {

@@ -28,6 +28,8 @@ from tests.fakes.server import free_port, serve
 from worker import build_worker
 from workflows.conversation import ConversationWorkflow
 
+pytest_plugins = ["tests.postgres"]  # memory_url: SQLite and PostgreSQL
+
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-auth-token"
 BUSINESS_NUMBER = "+15005550001"
@@ -152,11 +154,13 @@ async def running_stack(
         port = free_port()
         settings = stack_settings(
             tmp_path, temporal,
-            twilio_api_base_url=twilio_url,
-            llm_base_url=f"{llm_url}/v1",
-            public_base_url=f"http://127.0.0.1:{port}",
-            gateway_port=port,
-            **overrides,
+            **{
+                "twilio_api_base_url": twilio_url,
+                "llm_base_url": f"{llm_url}/v1",
+                "public_base_url": f"http://127.0.0.1:{port}",
+                "gateway_port": port,
+                **overrides,
+            },
         )  # fmt: skip
         async with (
             serve(create_app(settings, client), port=port) as gateway_url,

@@ -43,13 +43,13 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.voice import VoiceLeg
     from workflows import search_attributes as sa
     from workflows import state_ops
+    from workflows.memory import ConversationMemory
     from workflows.policies import (
         DELIVERY_ACTIVITY,
         DELIVERY_LOCAL_ACTIVITY,
         LLM_ACTIVITY,
         LLM_LOCAL_ACTIVITY,
     )
-    from workflows.memory import ConversationMemory
     from workflows.voice_legs import VoiceLegs
 
 INBOUND_MESSAGE_SIGNAL = "inbound_message"
@@ -86,6 +86,7 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
         self._legs: dict[str, VoiceLeg] = {}
         self._ended_calls: list[str] = []
         self._sessions: list[str] = []
+        self._leg_recalls = 0
 
     # --- the story ----------------------------------------------------------------------
 

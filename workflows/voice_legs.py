@@ -11,6 +11,7 @@ dies mid-call is noticed within seconds and the caller gets a text instead of si
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -60,6 +61,7 @@ _ATTACH_WAIT = timedelta(seconds=10)
 RECONNECT_GRACE = timedelta(seconds=5)
 """How long a broken call may take to come back on a new session before the caller is texted."""
 RECONNECT_PATCH = "voice-reconnect-grace"
+_RECALL_WAIT = timedelta(seconds=2)
 _LEG_FAILURES = (ActivityError, ApplicationError)
 
 
@@ -71,6 +73,7 @@ class VoiceLegs:
     _legs: dict[str, VoiceLeg]
     _ended_calls: list[str]
     _sessions: list[str]
+    _leg_recalls: int
 
     def _publish(self) -> None:
         raise NotImplementedError
@@ -109,8 +112,10 @@ class VoiceLegs:
         self._note(f"call {leg.call_sid} {what}")
         self._publish()
         if not reconnected and self._memory_enabled():
-            # Beside the watcher, not before it: the first prompt may come before recall ends.
+            # Beside the watcher, not before it; a prompt that comes first waits for it.
+            self._leg_recalls += 1
             recall = asyncio.create_task(self._refresh_memory(""))
+            recall.add_done_callback(lambda _: self._recall_done())
             end = await self._watch(leg)
             await recall
         else:
@@ -210,9 +215,17 @@ class VoiceLegs:
 
     # --- turns --------------------------------------------------------------------------
 
+    def _recall_done(self) -> None:
+        self._leg_recalls -= 1
+
     @workflow.update(name=VOICE_PROMPT_UPDATE)
     async def voice_prompt(self, prompt: VoicePrompt) -> VoiceTurnPlan:
         """The caller finished speaking (or keying): record it and plan the spoken reply."""
+        if self._leg_recalls:  # the call's memory is on its way (milliseconds)
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: not self._leg_recalls, timeout=_RECALL_WAIT, timeout_summary="recall"
+                )
         if prompt.call_sid not in self._legs:
             if prompt.call_sid in self._ended_calls:
                 raise ApplicationError("the call has ended", type="CallEnded")

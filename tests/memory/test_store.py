@@ -140,9 +140,7 @@ async def test_recall_ranks_what_bears_on_the_message(store: MemoryStore) -> Non
     assert recall.observations[0].text == "Has a dog named Rex"
     assert [o.text for o in recall.observations[1:]] == ["Bought item 29", "Bought item 28"]
     assert "my dog chewed the shoes" in [line.text for line in recall.past_lines]
-    excluded = await store.recall(
-        RecallQuery(customer=ADA, query="dog", exclude_run_id="run-1")
-    )
+    excluded = await store.recall(RecallQuery(customer=ADA, query="dog", exclude_run_id="run-1"))
     assert excluded.past_lines == []
 
 

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from switchboard.addresses import Channel
-from switchboard.models import ConversationState, Role
-from switchboard.models import ToolCall
+from switchboard.models import ConversationState, Role, ToolCall
 from switchboard.voice_tools import InvalidToolCall, to_action
 from workflows import state_ops
 

@@ -1,0 +1,98 @@
+"""PostgreSQL schema migrations, in order. Never edit an applied one: add the next version.
+
+The tables mirror ``sqlite_schema`` with native types: ``TIMESTAMPTZ`` times, ``JSONB``
+trait values and conversation ids, ``BYTEA`` vectors. Knowledge chunks carry a generated
+``tsvector`` (section weighted above text) with a GIN index for full-text search.
+"""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+MIGRATIONS: list[tuple[int, str, LiteralString]] = [
+    (
+        1,
+        "profiles, observations, conversations, knowledge",
+        """
+CREATE TABLE profiles (
+    customer TEXT PRIMARY KEY,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE identifiers (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    customer TEXT NOT NULL REFERENCES profiles(customer) ON DELETE CASCADE,
+    added_at TIMESTAMPTZ NOT NULL,
+    id BIGSERIAL NOT NULL,
+    PRIMARY KEY (kind, value)
+);
+CREATE INDEX identifiers_customer ON identifiers(customer);
+CREATE TABLE traits (
+    customer TEXT NOT NULL REFERENCES profiles(customer) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value JSONB NOT NULL,
+    source TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (customer, name)
+);
+CREATE TABLE observations (
+    id BIGSERIAL PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    customer TEXT NOT NULL REFERENCES profiles(customer) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    conversation_ids JSONB NOT NULL DEFAULT '[]'
+);
+CREATE INDEX observations_customer ON observations(customer, at DESC, id DESC);
+CREATE TABLE conversations (
+    run_id TEXT PRIMARY KEY,
+    customer TEXT NOT NULL REFERENCES profiles(customer) ON DELETE CASCADE,
+    conversation_id TEXT NOT NULL,
+    closed_at TIMESTAMPTZ NOT NULL,
+    summary TEXT,
+    summary_source TEXT,
+    summary_at TIMESTAMPTZ,
+    id BIGSERIAL NOT NULL
+);
+CREATE INDEX conversations_customer ON conversations(customer, closed_at DESC, id DESC);
+CREATE TABLE transcript_lines (
+    id BIGSERIAL PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES conversations(run_id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    role TEXT NOT NULL,
+    text TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    UNIQUE (run_id, seq)
+);
+CREATE INDEX transcript_lines_customer ON transcript_lines(customer, run_id);
+CREATE TABLE documents (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    content_type TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    chunks INTEGER NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE chunks (
+    id BIGSERIAL PRIMARY KEY,
+    document_id BIGINT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    section TEXT NOT NULL,
+    text TEXT NOT NULL,
+    embedding BYTEA,
+    tsv tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('english', section), 'A')
+        || setweight(to_tsvector('english', text), 'B')
+    ) STORED,
+    UNIQUE (document_id, seq)
+);
+CREATE INDEX chunks_tsv ON chunks USING GIN (tsv);
+CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO store_meta VALUES ('knowledge_revision', '0');
+""",
+    ),
+]
