@@ -6,7 +6,8 @@ the replayer uses the sandboxed runner, the workflow is proven sandbox-clean eve
 production workers run without the sandbox (``WORKFLOW_SANDBOX=false``).
 
 Record a new history after a deliberate workflow change with
-``RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/workflows/test_replay.py``.
+``RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/workflows/test_replay.py`` (or only the
+memory one with ``RECORD_HISTORIES=memory``); keep the old files: they are the old versions.
 """
 
 from __future__ import annotations
@@ -109,3 +110,43 @@ async def test_a_call_replays_in_the_sandbox(
     await replayer().replay_workflow(history)
     if os.environ.get("RECORD_HISTORIES") == "1":
         (HISTORIES / "conversation-voice.json").write_text(history.to_json())
+
+
+async def test_memory_paths_replay_in_the_sandbox(
+    tmp_path: Path, temporal_server: DevServer, client: Client
+) -> None:
+    """Recall, the memory tools (valid and refused calls), a call's recall, the closing record."""
+    async with running_stack(tmp_path, temporal_server, client) as s:
+        await s.http.post(
+            f"{s.gateway_url}/api/knowledge",
+            json={"name": "p.md", "content": "# Returns\n\n30 days."},
+        )
+
+        def responder(messages: list[dict[str, object]]) -> FakeReply:
+            if messages[-1]["role"] == "tool":
+                return FakeReply(text="Done.")
+            if "remember" in last_user_text(messages):
+                return FakeReply(tool_calls=[
+                    {"name": "remember", "arguments": {"fact": "Likes tea", "trait": "drink",
+                                                       "value": "tea"}},
+                    {"name": "search_knowledge", "arguments": {"query": "returns"}},
+                    {"name": "remember", "arguments": {}},
+                ])  # fmt: skip
+            return FakeReply(text=f"re: {last_user_text(messages)}")
+
+        s.llm.responder = responder
+        customer = unique_customer()
+        await s.text(customer, "please remember I like tea")
+        await s.twilio.wait_for_messages(1)
+        call = await s.call(customer)
+        await call.say("What about returns?")
+        await call.reply()
+        await s.hang_up(call, customer)
+        handle = client.get_workflow_handle(conversation_id(customer))
+        await handle.signal(ConversationWorkflow.close, CloseRequest(reason="test"))
+        await handle.result()
+        history = await handle.fetch_history()
+
+    await replayer().replay_workflow(history)
+    if os.environ.get("RECORD_HISTORIES") in ("1", "memory"):
+        (HISTORIES / "conversation-memory.json").write_text(history.to_json())
