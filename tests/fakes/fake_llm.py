@@ -1,4 +1,4 @@
-"""Fake OpenAI-compatible Chat Completions server (``POST /v1/chat/completions``).
+"""Fake OpenAI-compatible server: Chat Completions (``POST /v1/chat/completions``), embeddings.
 
 Answers real ``chat.completion`` objects, or ``chat.completion.chunk`` SSE streams when
 ``"stream": true``, including OpenAI-format tool calls. What to answer is decided by a
@@ -8,6 +8,7 @@ settable ``responder``; every request body is recorded for assertions.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import json
 import re
@@ -23,6 +24,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from tests.fakes._waiting import Changes
 
 Messages = list[dict[str, Any]]
+EMBEDDING_DIMENSIONS = 256
 
 
 @dataclass
@@ -89,6 +91,8 @@ class FakeLLM:
         self.api_key = api_key
         self.responder: Responder = echo_responder
         self.requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.synonyms: dict[str, str] = {}
         self._failures: list[int] = []
         self._changes = Changes()
         self.app = self._build_app()
@@ -180,7 +184,35 @@ class FakeLLM:
                 }
             )
 
+        @app.post("/v1/embeddings")
+        @app.post("/embeddings")
+        async def embeddings(request: Request) -> Response:
+            if request.headers.get("authorization") != f"Bearer {self.api_key}":
+                return openai_error(401, "Incorrect API key provided", "invalid_api_key")
+            body = await request.json()
+            inputs = body.get("input")
+            texts = [inputs] if isinstance(inputs, str) else inputs
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                return openai_error(400, "'input' must be a string or a list of strings")
+            self.embedding_requests.append(body)
+            data = [
+                {"object": "embedding", "index": i, "embedding": self.embed(text)}
+                for i, text in enumerate(texts)
+            ]
+            return JSONResponse(
+                {"object": "list", "data": data, "model": body.get("model", "fake-embedding"),
+                 "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+            )  # fmt: skip
+
         return app
+
+    def embed(self, text: str) -> list[float]:
+        """A deterministic embedding: hashed words, with ``synonyms`` mapped to one word."""
+        vector = [0.0] * EMBEDDING_DIMENSIONS
+        for word in re.findall(r"[a-z]+", text.lower()):
+            word = self.synonyms.get(word, word)
+            vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % len(vector)] += 1.0
+        return vector
 
     @staticmethod
     def _usage(messages: Messages, reply: FakeReply) -> dict[str, int]:
