@@ -7,11 +7,13 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 from temporalio.client import Client
 
 from switchboard.addresses import Channel, conversation_id
@@ -45,182 +47,168 @@ async def close_and_wait(stack: Stack, customer: str) -> None:
     await handle.result()
 
 
+@pytest.fixture
+async def s(
+    tmp_path: Path, temporal_server: DevServer, client: Client, memory_url: str
+) -> AsyncIterator[Stack]:
+    """A stack whose memory is on each backend in turn."""
+    async with running_stack(
+        tmp_path, temporal_server, client, memory_database_url=memory_url
+    ) as stack:
+        yield stack
+
+
 async def api(stack: Stack, method: str, path: str, **kwargs: Any) -> httpx.Response:
     return await stack.http.request(method, f"{stack.gateway_url}{path}", **kwargs)
 
 
-async def test_a_whatsapp_fact_reaches_the_next_call_and_text(
-    tmp_path: Path, temporal_server: DevServer, client: Client, memory_url: str
-) -> None:
-    async with running_stack(
-        tmp_path, temporal_server, client, memory_database_url=memory_url
-    ) as s:
-        customer = unique_customer()
-        await s.text(
-            customer, "Hi, my name is Ada and I prefer email", channel=Channel.WHATSAPP,
-            extra={"ProfileName": "Ada L."},
-        )  # fmt: skip
-        await s.twilio.wait_for_messages(1)
-        await close_and_wait(s, customer)
-        assert any(is_summary(r) for r in s.llm.requests)  # the model summarised it
+async def test_a_whatsapp_fact_reaches_the_next_call_and_text(s: Stack) -> None:
+    customer = unique_customer()
+    await s.text(
+        customer, "Hi, my name is Ada and I prefer email", channel=Channel.WHATSAPP,
+        extra={"ProfileName": "Ada L."},
+    )  # fmt: skip
+    await s.twilio.wait_for_messages(1)
+    await close_and_wait(s, customer)
+    assert any(is_summary(r) for r in s.llm.requests)  # the model summarised it
 
-        profile = (await api(s, "GET", f"/api/profiles/{quote(customer)}")).json()
-        assert profile["customer"] == customer
-        assert f"whatsapp:{customer}" in profile["identifiers"]
-        assert profile["traits"]["whatsapp_name"] == "Ada L."
-        [summary] = profile["summaries"]
-        assert summary["conversation_id"] == conversation_id(customer)
-        assert summary["text"] and summary["at"]
+    profile = (await api(s, "GET", f"/api/profiles/{quote(customer)}")).json()
+    assert profile["customer"] == customer
+    assert f"whatsapp:{customer}" in profile["identifiers"]
+    assert profile["traits"]["whatsapp_name"] == "Ada L."
+    [summary] = profile["summaries"]
+    assert summary["conversation_id"] == conversation_id(customer)
+    assert summary["text"] and summary["at"]
 
-        # A new run, days later: a call from the same number.
-        s.llm.requests.clear()
-        call = await s.call(customer)
-        await call.say("Hello, it's me again")
-        await call.reply()
-        [spoken] = [r for r in s.llm.requests if r.get("stream")]
-        context = system_text(spoken)
-        assert "my name is Ada and I prefer email" in context
-        assert "whatsapp_name: Ada L." in context
-        await s.hang_up(call, customer)
+    # A new run, days later: a call from the same number.
+    s.llm.requests.clear()
+    call = await s.call(customer)
+    await call.say("Hello, it's me again")
+    await call.reply()
+    [spoken] = [r for r in s.llm.requests if r.get("stream")]
+    context = system_text(spoken)
+    assert "my name is Ada and I prefer email" in context
+    assert "whatsapp_name: Ada L." in context
+    await s.hang_up(call, customer)
 
-        # And a text on SMS: the same memory is in the model's request.
-        s.llm.requests.clear()
-        await s.text(customer, "Any news about my order?")
-        await s.twilio.wait_for_messages(2)
-        texts = [r for r in s.llm.requests if not is_summary(r)]
-        assert "my name is Ada and I prefer email" in system_text(texts[-1])
+    # And a text on SMS: the same memory is in the model's request.
+    s.llm.requests.clear()
+    await s.text(customer, "Any news about my order?")
+    await s.twilio.wait_for_messages(2)
+    texts = [r for r in s.llm.requests if not is_summary(r)]
+    assert "my name is Ada and I prefer email" in system_text(texts[-1])
 
 
-async def test_remember_tool_writes_the_profile(
-    tmp_path: Path, temporal_server: DevServer, client: Client, memory_url: str
-) -> None:
-    async with running_stack(
-        tmp_path, temporal_server, client, memory_database_url=memory_url
-    ) as s:
-        customer = unique_customer()
+async def test_remember_tool_writes_the_profile(s: Stack) -> None:
+    customer = unique_customer()
 
-        def responder(messages: Messages) -> FakeReply:
-            if messages[-1]["role"] == "tool":
-                return FakeReply(text=f"Noted! ({messages[-1]['content']})")
-            if "prefer email" in last_user_text(messages):
-                args = {"fact": "Prefers email", "trait": "preferred_channel", "value": "email"}
-                return FakeReply(tool_calls=[
-                    {"name": "remember", "arguments": args},
-                    {"name": "remember", "arguments": {"fact": ""}},  # invalid: refused
-                ])  # fmt: skip
-            return FakeReply(text="echo: " + last_user_text(messages))
-
-        s.llm.responder = responder
-        await s.text(customer, "Please note I prefer email")
-        [reply] = await s.twilio.wait_for_messages(1)
-        assert reply["body"].startswith("Noted! (Error: remember:")  # the last tool result
-        requests = await s.llm.wait_for_requests(2)
-        assert [t["function"]["name"] for t in requests[0]["tools"]] == [
-            "remember",
-            "search_knowledge",
-        ]
-        results = [m for m in requests[1]["messages"] if m["role"] == "tool"]
-        assert results[0]["content"] == "Saved."
-        assert results[1]["content"].startswith("Error: remember:")
-        assert requests[1]["messages"][-3]["tool_calls"][0]["function"]["name"] == "remember"
-
-        profile = (await api(s, "GET", f"/api/profiles/{customer}")).json()
-        assert [o["text"] for o in profile["observations"]] == ["Prefers email"]
-        assert profile["observations"][0]["source"] == "remember"
-        assert profile["traits"] == {"preferred_channel": "email"}
-        view = await s.describe(customer)
-        assert any(e.text == "remembered: Prefers email" for e in view.transcript)
-
-        # The next turn's recall carries it, and saying it again stores nothing new.
-        await s.text(customer, "Again: I prefer email")
-        await s.twilio.wait_for_messages(2)
-        assert "Prefers email" in system_text(s.llm.requests[-1])
-        assert "Already known." in json.dumps(s.llm.requests[-1]["messages"])
-        profile = (await api(s, "GET", f"/api/profiles/{customer}")).json()
-        assert len(profile["observations"]) == 1
-
-
-async def test_knowledge_grounds_text_and_voice_answers(
-    tmp_path: Path, temporal_server: DevServer, client: Client, memory_url: str
-) -> None:
-    async with running_stack(
-        tmp_path, temporal_server, client, memory_database_url=memory_url
-    ) as s:
-        document = {
-            "name": "policies.md",
-            "content": RETURN_POLICY,
-            "content_type": "text/markdown",
-        }
-        answer = await api(s, "POST", "/api/knowledge", json=document)
-        assert answer.status_code == 200
-        assert answer.json()["document"] == "policies.md" and answer.json()["chunks"] == 2
-        found = (await api(s, "GET", "/api/knowledge/search", params={"q": "return shoes"})).json()
-        assert found["results"][0]["document"] == "policies.md"
-        assert "30 days" in found["results"][0]["text"] and found["results"][0]["score"] > 0
-
-        customer = unique_customer()
-        await s.text(customer, "Can I return my shoes?")
-        await s.twilio.wait_for_messages(1)
-        context = system_text(s.llm.requests[-1])
-        assert "[policies.md > Store policies > Returns] Unworn shoes can be returned" in context
-        assert "Orders ship" not in context  # only what bears on the question
-
-        caller = unique_customer()
-        call = await s.call(caller)
-        await call.say("What is your return policy?")
-        await call.reply()
-        spoken = [r for r in s.llm.requests if r.get("stream")][-1]
-        assert "Unworn shoes can be returned within 30 days" in system_text(spoken)
-        await call.say("And how fast do you ship?")
-        await call.reply()
-        spoken = [r for r in s.llm.requests if r.get("stream")][-1]
-        assert "Orders ship within two business days" in system_text(spoken)
-        await s.hang_up(call, caller)
-
-
-async def test_search_knowledge_tool(
-    tmp_path: Path, temporal_server: DevServer, client: Client, memory_url: str
-) -> None:
-    async with running_stack(
-        tmp_path, temporal_server, client, memory_database_url=memory_url
-    ) as s:
-        await api(s, "POST", "/api/knowledge", json={"name": "p.md", "content": RETURN_POLICY})
-
-        def responder(messages: Messages) -> FakeReply:
-            if messages[-1]["role"] == "tool":
-                return FakeReply(text=messages[-1]["content"][:60])
+    def responder(messages: Messages) -> FakeReply:
+        if messages[-1]["role"] == "tool":
+            return FakeReply(text=f"Noted! ({messages[-1]['content']})")
+        if "prefer email" in last_user_text(messages):
+            args = {"fact": "Prefers email", "trait": "preferred_channel", "value": "email"}
             return FakeReply(tool_calls=[
-                {"name": "search_knowledge", "arguments": {"query": "shipping time"}}
+                {"name": "remember", "arguments": args},
+                {"name": "remember", "arguments": {"fact": ""}},  # invalid: refused
             ])  # fmt: skip
+        return FakeReply(text="echo: " + last_user_text(messages))
 
-        s.llm.responder = responder
-        await s.text(unique_customer(), "hello")
-        [reply] = await s.twilio.wait_for_messages(1)
-        assert reply["body"].startswith("[p.md > Store policies > Shipping] Orders ship")
+    s.llm.responder = responder
+    await s.text(customer, "Please note I prefer email")
+    [reply] = await s.twilio.wait_for_messages(1)
+    assert reply["body"].startswith("Noted! (Error: remember:")  # the last tool result
+    requests = await s.llm.wait_for_requests(2)
+    assert [t["function"]["name"] for t in requests[0]["tools"]] == [
+        "remember",
+        "search_knowledge",
+    ]
+    results = [m for m in requests[1]["messages"] if m["role"] == "tool"]
+    assert results[0]["content"] == "Saved."
+    assert results[1]["content"].startswith("Error: remember:")
+    assert requests[1]["messages"][-3]["tool_calls"][0]["function"]["name"] == "remember"
+
+    profile = (await api(s, "GET", f"/api/profiles/{customer}")).json()
+    assert [o["text"] for o in profile["observations"]] == ["Prefers email"]
+    assert profile["observations"][0]["source"] == "remember"
+    assert profile["traits"] == {"preferred_channel": "email"}
+    view = await s.describe(customer)
+    assert any(e.text == "remembered: Prefers email" for e in view.transcript)
+
+    # The next turn's recall carries it, and saying it again stores nothing new.
+    await s.text(customer, "Again: I prefer email")
+    await s.twilio.wait_for_messages(2)
+    assert "Prefers email" in system_text(s.llm.requests[-1])
+    assert "Already known." in json.dumps(s.llm.requests[-1]["messages"])
+    profile = (await api(s, "GET", f"/api/profiles/{customer}")).json()
+    assert len(profile["observations"]) == 1
 
 
-async def test_forgetting_a_customer(
-    tmp_path: Path, temporal_server: DevServer, client: Client, memory_url: str
-) -> None:
-    async with running_stack(
-        tmp_path, temporal_server, client, memory_database_url=memory_url
-    ) as s:
-        customer = unique_customer()
-        await s.text(customer, "my dog is called Rex")
-        await s.twilio.wait_for_messages(1)
-        await close_and_wait(s, customer)
-        encoded = quote(f"whatsapp:{customer}", safe="")
-        assert (await api(s, "GET", f"/api/profiles/{encoded}")).status_code == 200
-        gone = await api(s, "DELETE", f"/api/profiles/{encoded}")
-        assert gone.status_code == 200 and gone.json() == {"customer": customer, "forgotten": True}
-        assert (await api(s, "GET", f"/api/profiles/{customer}")).status_code == 404
-        assert (await api(s, "DELETE", f"/api/profiles/{customer}")).status_code == 404
-        assert (await api(s, "GET", "/api/profiles/not-a-number")).status_code == 404
+async def test_knowledge_grounds_text_and_voice_answers(s: Stack) -> None:
+    document = {
+        "name": "policies.md",
+        "content": RETURN_POLICY,
+        "content_type": "text/markdown",
+    }
+    answer = await api(s, "POST", "/api/knowledge", json=document)
+    assert answer.status_code == 200
+    assert answer.json()["document"] == "policies.md" and answer.json()["chunks"] == 2
+    found = (await api(s, "GET", "/api/knowledge/search", params={"q": "return shoes"})).json()
+    assert found["results"][0]["document"] == "policies.md"
+    assert "30 days" in found["results"][0]["text"] and found["results"][0]["score"] > 0
 
-        s.llm.requests.clear()
-        await s.text(customer, "what is my dog called?")
-        await s.twilio.wait_for_messages(2)
-        assert "Rex" not in json.dumps(s.llm.requests[-1]["messages"][0])
+    customer = unique_customer()
+    await s.text(customer, "Can I return my shoes?")
+    await s.twilio.wait_for_messages(1)
+    context = system_text(s.llm.requests[-1])
+    assert "[policies.md > Store policies > Returns] Unworn shoes can be returned" in context
+    assert "Orders ship" not in context  # only what bears on the question
+
+    caller = unique_customer()
+    call = await s.call(caller)
+    await call.say("What is your return policy?")
+    await call.reply()
+    spoken = [r for r in s.llm.requests if r.get("stream")][-1]
+    assert "Unworn shoes can be returned within 30 days" in system_text(spoken)
+    await call.say("And how fast do you ship?")
+    await call.reply()
+    spoken = [r for r in s.llm.requests if r.get("stream")][-1]
+    assert "Orders ship within two business days" in system_text(spoken)
+    await s.hang_up(call, caller)
+
+
+async def test_search_knowledge_tool(s: Stack) -> None:
+    await api(s, "POST", "/api/knowledge", json={"name": "p.md", "content": RETURN_POLICY})
+
+    def responder(messages: Messages) -> FakeReply:
+        if messages[-1]["role"] == "tool":
+            return FakeReply(text=messages[-1]["content"][:60])
+        return FakeReply(tool_calls=[
+            {"name": "search_knowledge", "arguments": {"query": "shipping time"}}
+        ])  # fmt: skip
+
+    s.llm.responder = responder
+    await s.text(unique_customer(), "hello")
+    [reply] = await s.twilio.wait_for_messages(1)
+    assert reply["body"].startswith("[p.md > Store policies > Shipping] Orders ship")
+
+
+async def test_forgetting_a_customer(s: Stack) -> None:
+    customer = unique_customer()
+    await s.text(customer, "my dog is called Rex")
+    await s.twilio.wait_for_messages(1)
+    await close_and_wait(s, customer)
+    encoded = quote(f"whatsapp:{customer}", safe="")
+    assert (await api(s, "GET", f"/api/profiles/{encoded}")).status_code == 200
+    gone = await api(s, "DELETE", f"/api/profiles/{encoded}")
+    assert gone.status_code == 200 and gone.json() == {"customer": customer, "forgotten": True}
+    assert (await api(s, "GET", f"/api/profiles/{customer}")).status_code == 404
+    assert (await api(s, "DELETE", f"/api/profiles/{customer}")).status_code == 404
+    assert (await api(s, "GET", "/api/profiles/not-a-number")).status_code == 404
+
+    s.llm.requests.clear()
+    await s.text(customer, "what is my dog called?")
+    await s.twilio.wait_for_messages(2)
+    assert "Rex" not in json.dumps(s.llm.requests[-1]["messages"][0])
 
 
 async def test_operator_api_needs_the_key_when_one_is_set(
