@@ -7,6 +7,7 @@ the shape of the results live here once, so SQLite and PostgreSQL cannot drift a
 from __future__ import annotations
 
 import abc
+import asyncio
 import hashlib
 from dataclasses import dataclass
 
@@ -63,8 +64,13 @@ class SqlStore(MemoryStore):
         """Identifiers, traits, latest observations, summaries and earlier lines."""
 
     @abc.abstractmethod
-    async def _fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
-        """Chunk ids matching any term, best first, with the full-text score (higher better)."""
+    async def _fts_chunks(
+        self, terms: list[str], limit: int, *, pairs: bool = False
+    ) -> list[tuple[int, float]]:
+        """Chunk ids matching any term (any two with ``pairs``), best first, with score.
+
+        The score is the backend's full-text rank, higher is better.
+        """
 
     @abc.abstractmethod
     async def _chunks(self, ids: list[int]) -> dict[int, KnowledgeHit]:
@@ -93,12 +99,14 @@ class SqlStore(MemoryStore):
     async def recall(self, query: RecallQuery) -> Recall:
         """The context of a turn (see ``MemoryStore.recall``)."""
         terms = text_search.search_terms(query.query)
-        parts = await self._profile_parts(query)
-        knowledge = (
-            await self.search_knowledge(query.query, query.knowledge_limit)
-            if terms and query.knowledge_limit > 0
-            else []
-        )
+        knowledge: list[KnowledgeHit] = []
+        if terms and query.knowledge_limit > 0:  # both at once (on PostgreSQL, in parallel)
+            parts, knowledge = await asyncio.gather(
+                self._profile_parts(query),
+                self.search_knowledge(query.query, query.knowledge_limit),
+            )
+        else:
+            parts = await self._profile_parts(query)
         return Recall(
             customer=query.customer,
             known=parts.known,
@@ -130,7 +138,7 @@ class SqlStore(MemoryStore):
     async def search_knowledge(self, query: str, limit: int = 5) -> list[KnowledgeHit]:
         """Full-text ranking, fused with vector similarity when an embedder is configured."""
         terms = text_search.search_terms(query)
-        fts = await self._fts_chunks(terms, max(limit, _FTS_CANDIDATES)) if terms else []
+        fts = await self._full_text(terms, max(limit, _FTS_CANDIDATES))
         nearest = await self._nearest(query, max(limit, _FTS_CANDIDATES))
         if not nearest:
             hits = await self._chunks([i for i, _ in fts[:limit]])
@@ -148,6 +156,16 @@ class SqlStore(MemoryStore):
             for i, score in best
             if int(i) in hits
         ]
+
+    async def _full_text(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
+        """Passages with two of the terms first (cheap to rank: few), else with any of them."""
+        if not terms:
+            return []
+        if len(terms) >= text_search.PAIRS_FROM:
+            best = await self._fts_chunks(terms, limit, pairs=True)
+            if len(best) >= limit:
+                return best
+        return await self._fts_chunks(terms, limit)
 
     async def _nearest(self, query: str, limit: int) -> list[int]:
         if self._embedder is None or not query.strip():

@@ -436,8 +436,10 @@ class PostgresStore(SqlStore):
 
     # --- knowledge ------------------------------------------------------------------------
 
-    async def _fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
-        expression = tsquery(terms)
+    async def _fts_chunks(
+        self, terms: list[str], limit: int, *, pairs: bool = False
+    ) -> list[tuple[int, float]]:
+        expression = tsquery(terms, pairs=pairs)
         if not expression:
             return []
         rows = await self._rows(
