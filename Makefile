@@ -46,9 +46,13 @@ format: install-test ## Format the code with ruff
 bench: install-test ## Run the benchmarks (see benchmarks/README.md)
 	$(BIN)/python benchmarks/messaging.py
 	$(BIN)/python benchmarks/voice.py
+	$(BIN)/python benchmarks/memory.py
 
 bench-voice: install-test ## Only the voice benchmark (prompt → first token)
 	$(BIN)/python benchmarks/voice.py
+
+bench-memory: install-test ## Only the memory benchmark (recall, knowledge search, ingest)
+	$(BIN)/python benchmarks/memory.py
 
 lock: $(BIN)/uv ## Refresh uv.lock after changing dependencies
 	$(UV) lock
@@ -56,4 +60,4 @@ lock: $(BIN)/uv ## Refresh uv.lock after changing dependencies
 clean: ## Remove local state (.data) and caches; keeps .venv
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install install-test run chat test lint format bench bench-voice lock clean
+.PHONY: help install install-test run chat test lint format bench bench-voice bench-memory lock clean

@@ -64,13 +64,8 @@ class SqlStore(MemoryStore):
         """Identifiers, traits, latest observations, summaries and earlier lines."""
 
     @abc.abstractmethod
-    async def _fts_chunks(
-        self, terms: list[str], limit: int, *, pairs: bool = False
-    ) -> list[tuple[int, float]]:
-        """Chunk ids matching any term (any two with ``pairs``), best first, with score.
-
-        The score is the backend's full-text rank, higher is better.
-        """
+    async def _fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
+        """Chunk ids matching any term, best first, with the full-text score (higher better)."""
 
     @abc.abstractmethod
     async def _chunks(self, ids: list[int]) -> dict[int, KnowledgeHit]:
@@ -138,7 +133,7 @@ class SqlStore(MemoryStore):
     async def search_knowledge(self, query: str, limit: int = 5) -> list[KnowledgeHit]:
         """Full-text ranking, fused with vector similarity when an embedder is configured."""
         terms = text_search.search_terms(query)
-        fts = await self._full_text(terms, max(limit, _FTS_CANDIDATES))
+        fts = await self._fts_chunks(terms, max(limit, _FTS_CANDIDATES)) if terms else []
         nearest = await self._nearest(query, max(limit, _FTS_CANDIDATES))
         if not nearest:
             hits = await self._chunks([i for i, _ in fts[:limit]])
@@ -156,16 +151,6 @@ class SqlStore(MemoryStore):
             for i, score in best
             if int(i) in hits
         ]
-
-    async def _full_text(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
-        """Passages with two of the terms first (cheap to rank: few), else with any of them."""
-        if not terms:
-            return []
-        if len(terms) >= text_search.PAIRS_FROM:
-            best = await self._fts_chunks(terms, limit, pairs=True)
-            if len(best) >= limit:
-                return best
-        return await self._fts_chunks(terms, limit)
 
     async def _nearest(self, query: str, limit: int) -> list[int]:
         if self._embedder is None or not query.strip():

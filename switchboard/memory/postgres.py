@@ -436,10 +436,8 @@ class PostgresStore(SqlStore):
 
     # --- knowledge ------------------------------------------------------------------------
 
-    async def _fts_chunks(
-        self, terms: list[str], limit: int, *, pairs: bool = False
-    ) -> list[tuple[int, float]]:
-        expression = tsquery(terms, pairs=pairs)
+    async def _fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
+        expression = tsquery(terms)
         if not expression:
             return []
         rows = await self._rows(

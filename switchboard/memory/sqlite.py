@@ -348,14 +348,12 @@ class SqliteStore(SqlStore):
 
     # --- knowledge ------------------------------------------------------------------------
 
-    async def _fts_chunks(
-        self, terms: list[str], limit: int, *, pairs: bool = False
-    ) -> list[tuple[int, float]]:
+    async def _fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
         def search(db: sqlite3.Connection) -> list[tuple[int, float]]:
             rows = db.execute(
                 "SELECT rowid, bm25(chunks_fts, 2.0, 1.0) FROM chunks_fts "
                 "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 2.0, 1.0) LIMIT ?",
-                (fts5_query(terms, pairs=pairs), limit),
+                (fts5_query(terms), limit),
             ).fetchall()
             return [(int(i), -float(score)) for i, score in rows]  # bm25: lower is better
 

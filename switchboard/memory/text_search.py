@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
@@ -36,30 +35,14 @@ def search_terms(query: str) -> list[str]:
     return seen[:MAX_TERMS]
 
 
-PAIRS_FROM = 3
-"""From this many terms on, a search first asks for passages with at least two of them."""
+def fts5_query(terms: Sequence[str]) -> str:
+    """An FTS5 MATCH expression: any of the terms (each quoted, so no syntax leaks in)."""
+    return " OR ".join(f'"{t}"' for t in terms)
 
 
-def _any(operands: list[str], either: str, both: str, pairs: bool) -> str:
-    if pairs and len(operands) >= PAIRS_FROM:
-        return f" {either} ".join(
-            f"({a} {both} {b})" for a, b in itertools.combinations(operands, 2)
-        )
-    return f" {either} ".join(operands)
-
-
-def fts5_query(terms: Sequence[str], *, pairs: bool = False) -> str:
-    """An FTS5 MATCH expression: any of the terms, or with ``pairs`` any two of them.
-
-    Each term is quoted, so no query syntax leaks in.
-    """
-    return _any([f'"{t}"' for t in terms], "OR", "AND", pairs)
-
-
-def tsquery(terms: Sequence[str], *, pairs: bool = False) -> str:
-    """A PostgreSQL ``to_tsquery`` expression: any of the terms, or with ``pairs`` any two."""
-    lexemes = [re.sub(r"[^\w]", "", t) for t in terms]
-    return _any([x for x in lexemes if x], "|", "&", pairs)
+def tsquery(terms: Sequence[str]) -> str:
+    """A PostgreSQL ``to_tsquery`` expression: any of the terms, as prefix-free lexemes."""
+    return " | ".join(re.sub(r"[^\w]", "", t) for t in terms if re.sub(r"[^\w]", "", t))
 
 
 def fuse(rankings: Iterable[Sequence[str]], k: int = 60) -> dict[str, float]:
