@@ -36,6 +36,11 @@ OBSERVATION_WINDOW = 200
 LINE_WINDOW = 400
 """Recall ranks the customer's lines of their latest earlier conversations (this many)."""
 _FTS_CANDIDATES = 20
+COMMON_FRACTION = 0.1
+"""A query term in more than this share of the chunks is left out when rarer terms remain."""
+COMMON_MINIMUM = 50
+"""…and in more than this many: a small knowledge base is searched for every term."""
+_COUNTS_KEPT = 10_000
 
 
 @dataclass
@@ -56,6 +61,8 @@ class SqlStore(MemoryStore):
     def __init__(self, embedder: Embedder | None) -> None:
         self._embedder = embedder
         self._vectors = VectorIndex()
+        self._counts: dict[str, int] = {}  # chunks per term, at ``_counts_revision``
+        self._counts_revision: str | None = None
 
     # --- primitives -----------------------------------------------------------------------
 
@@ -66,6 +73,10 @@ class SqlStore(MemoryStore):
     @abc.abstractmethod
     async def _fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
         """Chunk ids matching any term, best first, with the full-text score (higher better)."""
+
+    @abc.abstractmethod
+    async def _term_count(self, term: str) -> int:
+        """How many chunks contain ``term`` ("" counts every chunk)."""
 
     @abc.abstractmethod
     async def _chunks(self, ids: list[int]) -> dict[int, KnowledgeHit]:
@@ -132,7 +143,7 @@ class SqlStore(MemoryStore):
 
     async def search_knowledge(self, query: str, limit: int = 5) -> list[KnowledgeHit]:
         """Full-text ranking, fused with vector similarity when an embedder is configured."""
-        terms = text_search.search_terms(query)
+        terms = await self._telling(text_search.search_terms(query))
         fts = await self._fts_chunks(terms, max(limit, _FTS_CANDIDATES)) if terms else []
         nearest = await self._nearest(query, max(limit, _FTS_CANDIDATES))
         if not nearest:
@@ -151,6 +162,28 @@ class SqlStore(MemoryStore):
             for i, score in best
             if int(i) in hits
         ]
+
+    async def _telling(self, terms: list[str]) -> list[str]:
+        """The terms worth searching for: those in the knowledge base, less the common ones.
+
+        Every chunk a query matches is scored, and a word found in a large share of the
+        knowledge base ("order" in a shop's help centre) multiplies that work while telling
+        the passages apart hardly at all. Such words are left out when rarer ones remain.
+        Counts are kept per knowledge revision, so each term is counted once.
+        """
+        if len(terms) < 2:
+            return terms
+        revision = await self._knowledge_revision()
+        if revision != self._counts_revision or len(self._counts) > _COUNTS_KEPT:
+            self._counts = {"": await self._term_count("")}
+            self._counts_revision = revision
+        for term in terms:
+            if term not in self._counts:
+                self._counts[term] = await self._term_count(term)
+        present = [t for t in terms if self._counts[t] > 0]
+        common = max(COMMON_FRACTION * self._counts[""], COMMON_MINIMUM)
+        rare = [t for t in present if self._counts[t] <= common]
+        return rare or present
 
     async def _nearest(self, query: str, limit: int) -> list[int]:
         if self._embedder is None or not query.strip():

@@ -451,6 +451,16 @@ class PostgresStore(SqlStore):
         )
         return [(int(i), float(score)) for i, score in rows]
 
+    async def _term_count(self, term: str) -> int:
+        if not term:
+            rows = await self._rows("SELECT count(*) FROM chunks", ())
+        else:
+            rows = await self._rows(
+                "SELECT count(*) FROM chunks WHERE tsv @@ to_tsquery('english', %s)",
+                (tsquery([term]) or "''",),
+            )
+        return int(rows[0][0])
+
     async def _chunks(self, ids: list[int]) -> dict[int, KnowledgeHit]:
         if not ids:
             return {}

@@ -359,6 +359,19 @@ class SqliteStore(SqlStore):
 
         return await self._run(search)
 
+    async def _term_count(self, term: str) -> int:
+        def count(db: sqlite3.Connection) -> int:
+            if not term:
+                return int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            return int(
+                db.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                    (fts5_query([term]),),
+                ).fetchone()[0]
+            )
+
+        return await self._run(count)
+
     async def _chunks(self, ids: list[int]) -> dict[int, KnowledgeHit]:
         if not ids:
             return {}

@@ -215,3 +215,19 @@ async def test_large_documents_are_chunked(store: MemoryStore, content_type: str
     assert result.chunks > 10
     [hit] = await store.search_knowledge("topic17", limit=1)
     assert "topic17" in hit.text
+
+
+async def test_common_words_do_not_drown_the_telling_ones(store: MemoryStore) -> None:
+    # 60 passages say "order"; one says "gift wrapping". A question with both words is
+    # searched for the rare one, so the gift-wrapping passage comes first.
+    for i in range(60):
+        await store.ingest(
+            DocumentIn(name=f"orders-{i}.md", content=f"# Order {i}\n\nYour order {i} order.")
+        )
+    await store.ingest(DocumentIn(name="gifts.md", content="# Gifts\n\nWe offer gift wrapping."))
+    hits = await store.search_knowledge("gift wrapping for my order", limit=3)
+    assert [h.document for h in hits] == ["gifts.md"]
+    # A question made only of common words still finds them.
+    assert len(await store.search_knowledge("order", limit=3)) == 3
+    # A word the knowledge base lacks does not hide the others.
+    assert (await store.search_knowledge("order flurbs", limit=1))[0].document.startswith("orders")
