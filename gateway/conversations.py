@@ -34,6 +34,7 @@ from switchboard.voice import (
 )
 from workflows import search_attributes as sa
 from workflows.conversation import INBOUND_MESSAGE_SIGNAL, ConversationWorkflow
+from workflows.memory import FORGET_SIGNAL
 
 
 def conversation_config(settings: Settings) -> ConversationConfig:
@@ -176,6 +177,19 @@ class ConversationGateway:
         try:
             with _unavailable_as_error():
                 await self._handle(customer).signal(ConversationWorkflow.delivery_status, update)
+        except RPCError:  # NOT_FOUND: no open conversation
+            return False
+        return True
+
+    async def forget(self, customer: str) -> bool:
+        """Tell the open conversation its customer was forgotten. False if none is open.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+        """
+        try:
+            with _unavailable_as_error():
+                await self._handle(customer).signal(FORGET_SIGNAL)
         except RPCError:  # NOT_FOUND: no open conversation
             return False
         return True

@@ -138,6 +138,9 @@ class ConversationState(BaseModel):
     memory: str = Field(default="", description="the recall context the model sees")
     memory_at: datetime | None = None
     profile_name: str | None = Field(default=None, description="the WhatsApp profile name")
+    forgotten_at: datetime | None = Field(
+        default=None, description="when the customer was forgotten: memory keeps only what follows"
+    )
 
 
 class ConversationInput(BaseModel):

@@ -42,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import MEMORY_ACTIVITY, MEMORY_LOCAL_ACTIVITY, RECORD_ACTIVITY
 
 MEMORY_PATCH = "memory"
+FORGET_SIGNAL = "forget"
+"""Sent by the operator API when a customer is forgotten while their conversation is open."""
 _Request = TypeVar("_Request")
 _FAILURES = (ActivityError, ApplicationError)
 _QUERY_CHARS = 1000
@@ -137,7 +139,9 @@ class ConversationMemory:
         lines = [
             TranscriptLine(role=str(e.role), text=e.text, channel=e.channel, at=e.at)
             for e in state.transcript
-            if e.role is not Role.SYSTEM and e.text
+            if e.role is not Role.SYSTEM
+            and e.text
+            and (state.forgotten_at is None or e.at > state.forgotten_at)
         ]
         traits = {"whatsapp_name": state.profile_name} if state.profile_name else {}
         if not lines and not traits:
@@ -160,6 +164,13 @@ class ConversationMemory:
             )
         except _FAILURES as exc:
             workflow.logger.error("conversation not recorded in memory: %s", exc)
+
+    @workflow.signal(name=FORGET_SIGNAL)
+    def forget(self) -> None:
+        """The customer was forgotten: drop what was recalled; record only what follows."""
+        self._state.memory = ""
+        self._state.profile_name = None
+        self._state.forgotten_at = workflow.now()
 
     def _memory_note(self, text: str) -> None:
         channel = self._state.active_channel

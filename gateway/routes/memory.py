@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
-from gateway.dependencies import StoreDep, operator_auth
+from gateway.conversations import TemporalUnavailable
+from gateway.dependencies import ConversationsDep, StoreDep, operator_auth
 from switchboard.addresses import InvalidAddress, customer_of
 from switchboard.memory.models import DocumentIn, IngestResult, KnowledgeHit
 
@@ -37,10 +38,22 @@ async def get_profile(customer: str, store: StoreDep) -> dict[str, Any]:
 
 
 @router.delete("/profiles/{customer}")
-async def forget_profile(customer: str, store: StoreDep) -> dict[str, Any]:
-    """Forget a customer: the profile and everything derived from it (404 if unknown)."""
+async def forget_profile(
+    customer: str, store: StoreDep, conversations: ConversationsDep
+) -> dict[str, Any]:
+    """Forget a customer: the profile and everything derived from it (404 if unknown).
+
+    An open conversation is told first, so it drops what it recalled and its closing record
+    holds only what is said from now on; if Temporal cannot be reached nothing is deleted.
+    """
     number = _customer(customer)
-    if not await store.forget(number):
+    try:
+        open_conversation = await conversations.forget(number)
+    except TemporalUnavailable as exc:
+        raise HTTPException(
+            status_code=503, detail="Temporal unavailable; nothing deleted"
+        ) from exc
+    if not await store.forget(number) and not open_conversation:
         raise HTTPException(status_code=404, detail=f"no profile for {customer!r}")
     return {"customer": number, "forgotten": True}
 

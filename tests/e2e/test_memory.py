@@ -211,6 +211,39 @@ async def test_forgetting_a_customer(s: Stack) -> None:
     assert "Rex" not in json.dumps(s.llm.requests[-1]["messages"][0])
 
 
+async def test_forgetting_a_customer_mid_conversation(s: Stack) -> None:
+    customer = unique_customer()
+    await s.text(customer, "my cat is called Tom")
+    await s.twilio.wait_for_messages(1)
+    await close_and_wait(s, customer)
+    await s.text(customer, "and my dog is called Rex")  # a new, open run that recalled Tom
+    await s.twilio.wait_for_messages(2)
+    assert "Tom" in system_text(s.llm.requests[-1])
+
+    gone = await api(s, "DELETE", f"/api/profiles/{customer}")
+    assert gone.status_code == 200
+    await s.text(customer, "hello again")
+    await s.twilio.wait_for_messages(3)
+    assert "Tom" not in system_text(s.llm.requests[-1])  # the run's recalled memory is gone
+    await close_and_wait(s, customer)
+
+    # The closing record holds only what was said after the customer was forgotten.
+    profile = (await api(s, "GET", f"/api/profiles/{customer}")).json()
+    stored = json.dumps(profile)
+    assert "hello again" in stored
+    assert "Rex" not in stored and "Tom" not in stored
+
+
+async def test_forgetting_an_unknown_customer_with_an_open_conversation(s: Stack) -> None:
+    customer = unique_customer()
+    s.llm.responder = lambda messages: FakeReply(text="hi", delay=0)
+    await s.text(customer, "hi")
+    await s.twilio.wait_for_messages(1)
+    # No profile yet (nothing remembered, nothing closed), but the conversation is open.
+    assert (await api(s, "GET", f"/api/profiles/{customer}")).status_code == 404
+    assert (await api(s, "DELETE", f"/api/profiles/{customer}")).status_code == 200
+
+
 async def test_operator_api_needs_the_key_when_one_is_set(
     tmp_path: Path, temporal_server: DevServer, client: Client
 ) -> None:
