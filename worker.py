@@ -79,6 +79,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 graceful_shutdown_timeout=timedelta(seconds=5),
             )
         finally:
+            await llm.close()
             await memory.close()
             await store.close()
     outbox.close()

@@ -56,6 +56,11 @@ class LLMActivities:
         self._model = settings.llm_model or "gpt-4o-mini"
         self._client = client or openai_client(settings)
 
+    async def close(self) -> None:
+        """Release the model client's connections."""
+        if self._client is not None:
+            await self._client.close()
+
     @activity.defn(name="generate_reply")
     async def generate_reply(self, request: LLMRequest) -> LLMReply:
         """Ask the model for the next assistant message of a text conversation."""
