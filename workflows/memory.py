@@ -45,6 +45,7 @@ MEMORY_PATCH = "memory"
 FORGET_SIGNAL = "forget"
 """Sent by the operator API when a customer is forgotten while their conversation is open."""
 _Request = TypeVar("_Request")
+_Result = TypeVar("_Result")
 _FAILURES = (ActivityError, ApplicationError)
 _QUERY_CHARS = 1000
 
@@ -63,15 +64,7 @@ class ConversationMemory:
         """Recall for ``query`` into the state; on failure the previous context stays."""
         request = RecallRequest(customer=self._state.customer, query=query[-_QUERY_CHARS:])
         try:
-            if self._cfg.local_activities:
-                result = await workflow.execute_local_activity_method(
-                    MemoryActivities.recall_context, request, **MEMORY_LOCAL_ACTIVITY,
-                    summary="recall",
-                )  # fmt: skip
-            else:
-                result = await workflow.execute_activity_method(
-                    MemoryActivities.recall_context, request, **MEMORY_ACTIVITY, summary="recall"
-                )
+            result = await self._memory_activity(MemoryActivities.recall_context, request, "recall")
         except _FAILURES as exc:
             workflow.logger.warning("recall failed, answering without it: %s", exc)
             return
@@ -121,10 +114,10 @@ class ConversationMemory:
 
     async def _memory_activity(
         self,
-        method: Callable[[MemoryActivities, _Request], Awaitable[str]],
+        method: Callable[[MemoryActivities, _Request], Awaitable[_Result]],
         request: _Request,
         summary: str,
-    ) -> str:
+    ) -> _Result:
         if self._cfg.local_activities:
             return await workflow.execute_local_activity_method(
                 method, request, **MEMORY_LOCAL_ACTIVITY, summary=summary

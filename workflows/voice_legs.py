@@ -235,26 +235,22 @@ class VoiceLegs:
             )
         state_ops.record_voice_prompt(self._state, spoken_text(prompt), prompt.received_at)
         self._state.turn += 1
-        respond = self._state.status is ConversationStatus.AI
-        return VoiceTurnPlan(
-            turn=self._state.turn,
-            respond=respond,
-            messages=state_ops.chat_history(self._state) if respond else [],
-            tools=list(VOICE_TOOLS) if respond else [],
-            decided_at=workflow.now(),
-            context=self._state.memory if respond else "",
-        )
+        return self._plan().model_copy(update={"decided_at": workflow.now()})
 
     @workflow.query(name=VOICE_CONTEXT_QUERY)
     def voice_context(self) -> VoiceTurnPlan:
         """What the model would see now, less the next prompt (lets a gateway start early)."""
-        respond = self._state.status is ConversationStatus.AI
+        return self._plan()
+
+    def _plan(self) -> VoiceTurnPlan:
+        """The turn as the model would get it now (nothing when a human has the conversation)."""
+        if self._state.status is not ConversationStatus.AI:
+            return VoiceTurnPlan(turn=self._state.turn, respond=False)
         return VoiceTurnPlan(
             turn=self._state.turn,
-            respond=respond,
-            messages=state_ops.chat_history(self._state) if respond else [],
-            tools=list(VOICE_TOOLS) if respond else [],
-            context=self._state.memory if respond else "",
+            messages=state_ops.chat_history(self._state),
+            tools=list(VOICE_TOOLS),
+            context=self._state.memory,
         )
 
     @workflow.update(name=VOICE_REPLY_UPDATE)

@@ -10,6 +10,7 @@ import abc
 import asyncio
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -22,6 +23,7 @@ from switchboard.memory.models import (
     KnowledgeHit,
     Observation,
     PastLine,
+    Profile,
     Recall,
     RecallQuery,
     Summary,
@@ -53,6 +55,19 @@ class ProfileParts:
     observations: list[Observation]
     summaries: list[Summary]
     lines: list[PastLine]
+
+
+def profile_of(customer: str, parts: ProfileParts, created_at: datetime | None) -> Profile:
+    """The operator API's profile from what a backend read."""
+    return Profile(
+        customer=customer,
+        identifiers=parts.identifiers,
+        traits={t.name: t.value for t in parts.traits},
+        trait_details=parts.traits,
+        observations=parts.observations,
+        summaries=parts.summaries,
+        created_at=created_at,
+    )
 
 
 class SqlStore(MemoryStore):

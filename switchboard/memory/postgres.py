@@ -21,7 +21,13 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from switchboard.addresses import InvalidAddress, to_e164
-from switchboard.memory.base import LINE_WINDOW, OBSERVATION_WINDOW, ProfileParts, SqlStore
+from switchboard.memory.base import (
+    LINE_WINDOW,
+    OBSERVATION_WINDOW,
+    ProfileParts,
+    SqlStore,
+    profile_of,
+)
 from switchboard.memory.chunking import Chunk
 from switchboard.memory.embeddings import Embedder
 from switchboard.memory.identity import Identifier, parse_identifier
@@ -325,15 +331,7 @@ class PostgresStore(SqlStore):
         parts, created = await self._read_parts(query, observations=limit, lines=0)
         if not parts.known:
             return None
-        return Profile(
-            customer=customer,
-            identifiers=parts.identifiers,
-            traits={t.name: t.value for t in parts.traits},
-            trait_details=parts.traits,
-            observations=parts.observations,
-            summaries=parts.summaries,
-            created_at=created,
-        )
+        return profile_of(customer, parts, created)
 
     async def forget(self, customer: str) -> bool:
         """Delete the profile; identifiers, traits, observations, conversations cascade."""

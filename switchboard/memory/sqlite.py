@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from switchboard.addresses import InvalidAddress, to_e164
-from switchboard.memory.base import LINE_WINDOW, OBSERVATION_WINDOW, ProfileParts, SqlStore
+from switchboard.memory.base import (
+    LINE_WINDOW,
+    OBSERVATION_WINDOW,
+    ProfileParts,
+    SqlStore,
+    profile_of,
+)
 from switchboard.memory.chunking import Chunk
 from switchboard.memory.embeddings import Embedder
 from switchboard.memory.identity import Identifier, parse_identifier
@@ -266,15 +272,7 @@ class SqliteStore(SqlStore):
         parts, created = await self._run(read)
         if not parts.known:
             return None
-        return Profile(
-            customer=customer,
-            identifiers=parts.identifiers,
-            traits={t.name: t.value for t in parts.traits},
-            trait_details=parts.traits,
-            observations=parts.observations,
-            summaries=parts.summaries,
-            created_at=_time(created) if created else None,
-        )
+        return profile_of(customer, parts, _time(created) if created else None)
 
     async def forget(self, customer: str) -> bool:
         """Delete the profile; identifiers, traits, observations, conversations cascade."""
