@@ -317,3 +317,17 @@ async def test_knowledge_command(
     ) as s:
         found = (await api(s, "GET", "/api/knowledge/search", params={"q": "refund"})).json()
         assert found["results"][0]["document"] == "policies.md"
+
+
+async def test_embeddings_configured_by_settings_reach_the_agent(
+    tmp_path: Path, temporal_server: DevServer, client: Client
+) -> None:
+    async with running_stack(
+        tmp_path, temporal_server, client, embedding_model="fake-embedding"
+    ) as s:
+        s.llm.synonyms = {"money": "refund"}  # no word in common with the passage
+        await api(s, "POST", "/api/knowledge", json={"name": "p.md", "content": RETURN_POLICY})
+        assert s.llm.embedding_requests  # the gateway embedded the chunks at ingest
+        await s.text(unique_customer(), "How do I get money?")
+        await s.twilio.wait_for_messages(1)
+        assert "[p.md > Store policies > Returns]" in system_text(s.llm.requests[-1])
