@@ -733,7 +733,9 @@ async def matches(store: MemoryStore, queries: list[str]) -> list[int]:
     """Per query: the chunks the search scores (those with any of its telling terms)."""
     counted = []
     for query in queries:
-        terms = await store._telling(search_terms(query))  # type: ignore[attr-defined]
+        terms = search_terms(query)
+        revision = await store._knowledge_revision()  # type: ignore[attr-defined]
+        terms = await store._telling(terms, revision)  # type: ignore[attr-defined]
         counted.append(await count_matches(store, terms))
     return counted
 

@@ -158,9 +158,16 @@ class SqlStore(MemoryStore):
 
     async def search_knowledge(self, query: str, limit: int = 5) -> list[KnowledgeHit]:
         """Full-text ranking, fused with vector similarity when an embedder is configured."""
-        terms = await self._telling(text_search.search_terms(query))
+        terms = text_search.search_terms(query)
+        # Read once per search, and only when the term counts or the vectors need it.
+        revision = (
+            await self._knowledge_revision()
+            if len(terms) >= 2 or self._embedder is not None
+            else ""
+        )
+        terms = await self._telling(terms, revision)
         fts = await self._fts_chunks(terms, max(limit, _FTS_CANDIDATES)) if terms else []
-        nearest = await self._nearest(query, max(limit, _FTS_CANDIDATES))
+        nearest = await self._nearest(query, max(limit, _FTS_CANDIDATES), revision)
         if not nearest:
             hits = await self._chunks([i for i, _ in fts[:limit]])
             scores = dict(fts)
@@ -178,7 +185,7 @@ class SqlStore(MemoryStore):
             if int(i) in hits
         ]
 
-    async def _telling(self, terms: list[str]) -> list[str]:
+    async def _telling(self, terms: list[str], revision: str) -> list[str]:
         """The terms worth searching for: those in the knowledge base, less the common ones.
 
         Every chunk a query matches is scored, and a word found in a large share of the
@@ -188,7 +195,6 @@ class SqlStore(MemoryStore):
         """
         if len(terms) < 2:
             return terms
-        revision = await self._knowledge_revision()
         if revision != self._counts_revision or len(self._counts) > _COUNTS_KEPT:
             self._counts = {"": await self._term_count("")}
             self._counts_revision = revision
@@ -200,7 +206,7 @@ class SqlStore(MemoryStore):
         rare = [t for t in present if self._counts[t] <= common]
         return rare or present
 
-    async def _nearest(self, query: str, limit: int) -> list[int]:
+    async def _nearest(self, query: str, limit: int, revision: str) -> list[int]:
         if self._embedder is None or not query.strip():
             return []
         try:
@@ -208,7 +214,6 @@ class SqlStore(MemoryStore):
         except Exception as exc:  # the full-text ranking still answers
             log.warning("embedding_failed", error=str(exc))
             return []
-        revision = await self._knowledge_revision()
         return await self._vectors.nearest(vector, limit, revision, self._all_vectors)
 
     async def ingest(self, document: DocumentIn) -> IngestResult:
