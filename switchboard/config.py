@@ -95,11 +95,15 @@ class Settings(BaseSettings):
     voice_drop_followup_text: str = DROPPED_CALL_FOLLOWUP
     gateway_instance_id: str | None = None
 
-    # Handoff (used by later features; validated now so misconfiguration fails at start)
+    # The agent: a Python module attribute ("myapp.agent:agent"); unset, the default agent
+    agent: str | None = None
+
+    # Handoff
     twilio_taskrouter_base_url: str = "https://taskrouter.twilio.com"
     twilio_taskrouter_workspace_sid: str | None = None
     twilio_taskrouter_workflow_sid: str | None = None
     handoff_webhook_url: str | None = None
+    handoff_timeout: Duration = timedelta(minutes=5)
 
     # Logging
     log_level: str = "INFO"

@@ -104,6 +104,36 @@ DROPPED_CALL_FOLLOWUP = (
 """The default text to a caller whose call leg was lost (``VOICE_DROP_FOLLOWUP_TEXT``)."""
 
 
+class ToolPolicy(BaseModel):
+    """How the workflow runs one of the agent's own tools (Python or HTTP) as an activity."""
+
+    name: str
+    timeout_seconds: float = 10.0
+    max_attempts: int = 3
+    channels: list[Channel] = Field(
+        default_factory=lambda: [Channel.SMS, Channel.WHATSAPP, Channel.VOICE],
+        description="the channels whose turns offer the tool",
+    )
+
+
+class ToolInvocation(BaseModel):
+    """Input of the ``run_tool`` activity: one tool call, with what may be injected into it."""
+
+    name: str
+    arguments: str = Field(description="the model's raw JSON arguments")
+    call_id: str
+    conversation_id: str
+    customer: str
+    channel: Channel
+
+
+class ToolResult(BaseModel):
+    """What a tool call gave back to the model. ``ok`` is False for refused arguments."""
+
+    content: str
+    ok: bool = True
+
+
 class ConversationConfig(BaseModel):
     """Behaviour settings a conversation run carries (from the process that started it)."""
 
@@ -116,6 +146,13 @@ class ConversationConfig(BaseModel):
     local_activities: bool = True
     voice_drop_followup: bool = True
     voice_drop_followup_text: str = DROPPED_CALL_FOLLOWUP
+    tools: list[ToolPolicy] = Field(default_factory=list, description="the agent's own tools")
+    max_tool_rounds: int = 3
+    handoff_timeout_seconds: float = 300.0
+    callback_number: str | None = Field(
+        default=None, description="TWILIO_PHONE_NUMBER: where callbacks and outbound calls come from"
+    )
+    whatsapp_number: str | None = None
 
 
 class ConversationState(BaseModel):

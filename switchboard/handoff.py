@@ -1,0 +1,219 @@
+"""Boundary models of human handoff, outbound conversations and callbacks.
+
+Handoff is a state machine on the conversation (``ai → handoff_pending → human → ai``);
+what travels to a human is a ``HandoffPackage`` (CONTRACT.md, "Handoff package"), whatever
+the target: a TaskRouter task (Flex), a signed webhook, or on a call the ``<Enqueue>`` TwiML
+that the ``<Connect action>`` callback answers with.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from switchboard.addresses import Channel
+
+HANDOFF_SIGNAL = "handoff"
+"""Hand the conversation to a human: ``{"reason": "..."}`` (CLI, operator API, tools)."""
+HUMAN_MESSAGE_SIGNAL = "human_message"
+"""A human agent's message to the customer: ``{"text": "...", "author": "..."}``."""
+RESUME_SIGNAL = "resume"
+"""Hand the conversation back to the AI: ``{}`` or ``{"note": "..."}``."""
+OUTBOUND_SIGNAL = "outbound"
+"""Start an outbound message or call (signal-with-start): an ``OutboundRequest``."""
+CANCEL_CALLBACK_SIGNAL = "cancel_callback"
+"""Cancel a scheduled callback: ``{"callback_id": "..."}`` (all pending when empty)."""
+VOICE_HANDED_OFF_SIGNAL = "voice_handed_off"
+"""The ``<Connect action>`` callback enqueued the call for a human."""
+HANDOFF_PACKAGE_QUERY = "handoff_package"
+"""The package of the latest handoff (None when there was none)."""
+SNAPSHOT_UPDATE = "snapshot"
+"""An update that answers ``describe`` after every signal sent before it has been applied."""
+
+TASK_CHANNELS: dict[Channel, str] = {
+    Channel.VOICE: "voice",
+    Channel.SMS: "sms",
+    Channel.WHATSAPP: "chat",
+}
+"""TaskRouter ``TaskChannel`` of each conversation channel."""
+
+
+class HandoffRequest(BaseModel):
+    """Ask for a human. ``source`` says who asked: ``tool``, ``operator`` or ``signal``."""
+
+    reason: str = "handoff requested"
+    source: str = "signal"
+
+
+class HumanMessage(BaseModel):
+    """A human agent's message to the customer (sent on the customer's active channel)."""
+
+    text: str = Field(min_length=1, max_length=1600)
+    author: str | None = None
+
+
+class ResumeRequest(BaseModel):
+    """Hand the conversation back to the AI."""
+
+    note: str | None = None
+
+
+class PackageLine(BaseModel):
+    """One transcript line of a handoff package."""
+
+    role: str
+    text: str
+    channel: Channel
+    at: datetime
+
+
+class HandoffPackage(BaseModel):
+    """What a human receives: the conversation's context, whatever the target."""
+
+    conversation_id: str
+    customer: str
+    channel: Channel
+    reason: str
+    summary: str
+    profile: dict[str, Any] = Field(default_factory=dict)
+    transcript: list[PackageLine] = Field(default_factory=list)
+
+    def task_attributes(self) -> dict[str, Any]:
+        """TaskRouter task attributes: the package plus what Flex reads (name, from, type)."""
+        attributes = self.model_dump(mode="json")
+        attributes.update(
+            name=self.profile.get("traits", {}).get("name") or self.customer,
+            channelType=_FLEX_CHANNEL_TYPES[self.channel],
+            customerAddress=self.customer,
+            direction="inbound",
+            type="handoff",
+            **{"from": self.customer},
+        )
+        return attributes
+
+    def handoff_data(self) -> str:
+        """The ConversationRelay ``end`` frame's ``handoffData``: a JSON string, kept small."""
+        return json.dumps(
+            {
+                "reason": self.reason,
+                "conversation_id": self.conversation_id,
+                "summary": self.summary,
+            }
+        )
+
+
+_FLEX_CHANNEL_TYPES = {Channel.VOICE: "voice", Channel.SMS: "sms", Channel.WHATSAPP: "whatsapp"}
+
+
+class PrepareHandoffRequest(BaseModel):
+    """Input of ``prepare_handoff``: the conversation as it stands; the activity adds the
+    summary (the model, else a deterministic fallback) and the customer's profile."""
+
+    conversation_id: str
+    customer: str
+    channel: Channel
+    reason: str
+    transcript: list[PackageLine]
+
+
+class DeliverHandoffRequest(BaseModel):
+    """Input of ``deliver_handoff``. ``create_task`` is False on a live call: the call itself
+    is enqueued by the ``<Connect action>`` TwiML, so no separate REST task is created."""
+
+    idempotency_key: str
+    package: HandoffPackage
+    create_task: bool = True
+
+
+class HandoffReceipt(BaseModel):
+    """Where a handoff went: the TaskRouter task and the webhook's answer, when configured."""
+
+    task_sid: str | None = None
+    webhook_status: int | None = None
+    targets: list[str] = Field(default_factory=list, description="taskrouter, webhook")
+
+
+class HumanSideEvent(BaseModel):
+    """Input of ``notify_human_side``: something for the human side while it has the
+    conversation (a customer's message; the end of a handoff), POSTed to the webhook."""
+
+    idempotency_key: str
+    event: Literal["customer_message", "handoff_timeout", "resumed", "closed"]
+    conversation_id: str
+    customer: str
+    channel: Channel | None = None
+    text: str | None = None
+    at: datetime
+    task_sid: str | None = None
+
+
+class CancelTaskRequest(BaseModel):
+    """Input of ``cancel_handoff_task``: nobody took the task in time."""
+
+    task_sid: str
+    reason: str
+
+
+class OutboundRequest(BaseModel):
+    """Start a conversation from our side (operator API ``POST /api/conversations``, callbacks).
+
+    ``text`` is sent as is; without it the model writes the opening from ``purpose``. On
+    WhatsApp outside the 24-hour window only a template may be sent: ``template_sid`` (a
+    Content SID) with ``template_variables``.
+    """
+
+    to: str = Field(description="the customer's E.164 number")
+    channel: Channel
+    text: str | None = Field(default=None, max_length=1600)
+    purpose: str | None = Field(default=None, max_length=1000)
+    template_sid: str | None = None
+    template_variables: dict[str, str] = Field(default_factory=dict)
+    request_id: str = Field(description="names this request uniquely; a repeat is a no-op")
+    callback_id: str | None = None
+    requested_at: datetime
+
+
+class PlaceCallRequest(BaseModel):
+    """Input of ``place_call``: an outbound call answered by our ConversationRelay socket."""
+
+    idempotency_key: str
+    conversation_id: str
+    to: str
+    from_: str
+    purpose: str | None = None
+
+
+class PlacedCall(BaseModel):
+    """A call Twilio accepted."""
+
+    sid: str
+    status: str
+    deduplicated: bool = False
+
+
+class ScheduledCallback(BaseModel):
+    """A callback the customer asked for; fires by its own durable timer workflow."""
+
+    id: str
+    workflow_id: str
+    at: datetime
+    channel: Channel
+    note: str = ""
+    status: Literal["scheduled", "done", "canceled"] = "scheduled"
+
+
+class CallbackInput(BaseModel):
+    """The argument of ``CallbackWorkflow``: at ``at``, start an outbound conversation."""
+
+    callback: ScheduledCallback
+    customer: str
+    conversation_id: str
+
+
+class CancelCallbackRequest(BaseModel):
+    """Cancel one scheduled callback (by id), or every pending one when ``callback_id`` is None."""
+
+    callback_id: str | None = None
