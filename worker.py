@@ -14,9 +14,13 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.conversations import ConversationStarter
 from activities.delivery import DeliveryActivities
+from activities.handoff import HandoffActivities
 from activities.llm import LLMActivities, openai_client
 from activities.memory import MemoryActivities
+from activities.tools import ToolActivities
+from switchboard.agent import load_agent
 from switchboard.config import Settings, get_settings
 from switchboard.logging import configure_logging
 from switchboard.memory.setup import open_memory
@@ -24,7 +28,9 @@ from switchboard.outbox import SqliteOutbox
 from switchboard.temporal import connect, ensure_search_attributes
 from switchboard.twilio_rest import TwilioRestClient
 from workflows import search_attributes
+from workflows.callbacks import CallbackWorkflow
 from workflows.conversation import ConversationWorkflow
+from workflows.starting import conversation_config
 
 log = structlog.get_logger("worker")
 
@@ -50,6 +56,7 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
 @contextlib.asynccontextmanager
 async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A worker for the conversation task queue, with its clients; closes them on exit."""
+    agent = load_agent(settings)
     outbox = SqliteOutbox(settings.outbox_path)
     store = await open_memory(settings)
     async with httpx.AsyncClient(
@@ -59,14 +66,19 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         rest = TwilioRestClient(
             http, settings.twilio_rest_base_url, settings.account_sid, settings.auth_token
         )
-        llm = LLMActivities(settings)
+        llm = LLMActivities(settings, agent=agent)
         delivery = DeliveryActivities(settings, rest, outbox)
         memory = MemoryActivities(store, settings, openai_client(settings))
+        handoff = HandoffActivities(settings, http, store, openai_client(settings), outbox)
+        tools = ToolActivities(agent, http, store)
+        starter = ConversationStarter(
+            client, settings.temporal_task_queue, conversation_config(settings, agent)
+        )
         try:
             yield Worker(
                 client,
                 task_queue=settings.temporal_task_queue,
-                workflows=[ConversationWorkflow],
+                workflows=[ConversationWorkflow, CallbackWorkflow],
                 workflow_runner=workflow_runner(settings),
                 activities=[
                     llm.generate_reply,
@@ -75,12 +87,20 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                     memory.remember,
                     memory.search_knowledge,
                     memory.record_conversation,
+                    handoff.prepare_handoff,
+                    handoff.deliver_handoff,
+                    handoff.notify_human_side,
+                    handoff.cancel_handoff_task,
+                    handoff.place_call,
+                    tools.run_tool,
+                    starter.start_outbound,
                 ],
                 graceful_shutdown_timeout=timedelta(seconds=5),
             )
         finally:
             await llm.close()
             await memory.close()
+            await handoff.close()
             await store.close()
     outbox.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import structlog
 from temporalio import activity
@@ -51,14 +53,7 @@ class DeliveryActivities:
                     bound.info("send_recovered", sid=found.sid)
                     return SendMessageResult(sid=found.sid, status=found.status, deduplicated=True)
             async with heartbeating(1.0):
-                sent = await self._rest.create_message(
-                    {
-                        "To": request.to,
-                        "From": request.from_,
-                        "Body": request.body,
-                        "StatusCallback": self._status_callback,
-                    }
-                )
+                sent = await self._rest.create_message(self._form(request))
         except TwilioError as exc:
             raise await self._classify(key, exc) from exc
         except httpx.TransportError as exc:
@@ -68,6 +63,18 @@ class DeliveryActivities:
         await self._outbox.mark_sent(key, sent.sid, sent.status)
         bound.info("message_sent", sid=sent.sid, attempt=activity.info().attempt)
         return SendMessageResult(sid=sent.sid, status=sent.status)
+
+    def _form(self, request: SendMessageRequest) -> dict[str, str]:
+        form = {"To": request.to, "From": request.from_, "StatusCallback": self._status_callback}
+        if request.content_sid:
+            # A WhatsApp template (Content API): the only thing that may start a conversation
+            # outside the 24-hour window.
+            form["ContentSid"] = request.content_sid
+            if request.content_variables:
+                form["ContentVariables"] = json.dumps(request.content_variables)
+        else:
+            form["Body"] = request.body
+        return form
 
     async def _classify(self, key: str, exc: TwilioError) -> ApplicationError:
         if exc.http_status == 429 or exc.http_status >= 500:

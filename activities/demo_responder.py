@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 from switchboard.models import ChatMessage, ToolCall
-from switchboard.tools import REMEMBER
+from switchboard.tools import HANDOFF_TO_HUMAN, REMEMBER, SCHEDULE_CALLBACK
 
 DEMO_MODEL = "switchboard-demo"
 DEMO_MARK = "[demo]"
@@ -19,6 +20,14 @@ DEMO_MARK = "[demo]"
 _NAME = re.compile(r"\bmy name is ([A-Za-z][\w'-]{0,40})", re.IGNORECASE)
 _PREFERENCE = re.compile(r"\bI prefer ([\w' -]{1,40}?)(?:[.,!?]|\band\b|$)", re.IGNORECASE)
 
+
+_HUMAN = re.compile(r"\b(human|person|real agent|someone real|representative)\b", re.IGNORECASE)
+_CALL_BACK = re.compile(
+    r"\b(?:call|text) me back\b(?:.*?\b(?:at|after)\s+(?P<clock>\d{1,2}(?::\d{2})?\s*(?:am|pm)?)"
+    r"|.*?\bin\s+(?P<amount>\d{1,3})\s*(?P<unit>min|minute|minutes|hour|hours)\b)?",
+    re.IGNORECASE,
+)
+_PURPOSE = re.compile(r"Its purpose: (.+)")
 
 _NAME_TRAIT = re.compile(r"^- name: ([^\s(]+)", re.MULTILINE)  # from the recall context
 
@@ -32,18 +41,44 @@ def _remembered_name(messages: list[ChatMessage]) -> str | None:
     return None
 
 
+def callback_time(text: str, now: datetime) -> datetime | None:
+    """When "call me back at 3pm" / "in 10 minutes" asks for (UTC); None without a time."""
+    match = _CALL_BACK.search(text)
+    if match is None:
+        return None
+    if match.group("amount"):
+        unit = match.group("unit").lower()
+        minutes = int(match.group("amount")) * (60 if unit.startswith("hour") else 1)
+        return now + timedelta(minutes=minutes)
+    clock = (match.group("clock") or "").lower().replace(" ", "")
+    if not clock:
+        return now + timedelta(hours=1)
+    hour, _, minute = clock.rstrip("apm").partition(":")
+    hours = (
+        int(hour) % 12 + (12 if clock.endswith("pm") else 0)
+        if clock[-2:] in ("am", "pm")
+        else int(hour)
+    )
+    at = now.replace(hour=min(hours, 23), minute=int(minute or 0), second=0, microsecond=0)
+    return at if at > now else at + timedelta(days=1)
+
+
 def demo_reply(messages: list[ChatMessage]) -> str:
     """A short, deterministic reply to the last customer message(s)."""
+    if messages and messages[-1].role == "tool":
+        return f"{DEMO_MARK} {messages[-1].content.split(' Confirm')[0]}"
     user_turns = [m.content for m in messages if m.role == "user"]
+    if not user_turns and messages and (purpose := _PURPOSE.search(messages[0].content)):
+        return f"{DEMO_MARK} Hello! We're getting in touch about: {purpose.group(1).strip()}"
     last = user_turns[-1] if user_turns else ""
     lowered = last.lower()
     name = _remembered_name(messages)
     if match := _NAME.search(last):
         text = f"Nice to meet you, {match.group(1)}! How can I help you today?"
-    elif "human" in lowered or "agent" in lowered or "person" in lowered:
-        text = "I can connect you with a person. (Human handoff is not enabled in this demo.)"
+    elif _HUMAN.search(last):
+        text = "I can connect you with a person."
     elif "call me back" in lowered or "callback" in lowered:
-        text = "Sure, I would schedule a callback. (Callbacks are not enabled in this demo.)"
+        text = "Sure. When should we call you back?"
     elif "my name" in lowered or "who am i" in lowered:
         text = f"You told me your name is {name}." if name else "You have not told me your name."
     else:
@@ -61,9 +96,18 @@ def demo_tool_calls(messages: list[ChatMessage], offered: list[str]) -> list[Too
 
     Only right after a customer message: once the tool results are in, the demo answers.
     """
-    if REMEMBER not in offered or not messages or messages[-1].role != "user":
+    if not messages or messages[-1].role != "user":
         return []
     last = messages[-1].content
+    if HANDOFF_TO_HUMAN in offered and _HUMAN.search(last):
+        args = {"reason": f"The customer asked for a person: {last[:200]}"}
+        return [ToolCall(id="demo_handoff", name=HANDOFF_TO_HUMAN, arguments=json.dumps(args))]
+    if SCHEDULE_CALLBACK in offered and (at := callback_time(last, datetime.now(UTC))):
+        channel = "sms" if re.search(r"\btext me\b", last, re.IGNORECASE) else "voice"
+        args = {"at": at.isoformat(), "channel": channel, "note": last[:200]}
+        return [ToolCall(id="demo_callback", name=SCHEDULE_CALLBACK, arguments=json.dumps(args))]
+    if REMEMBER not in offered:
+        return []
     calls: list[ToolCall] = []
     if match := _NAME.search(last):
         name = match.group(1)

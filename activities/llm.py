@@ -10,8 +10,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.demo_responder import DEMO_MODEL, demo_reply, demo_tool_calls
 from activities.heartbeat import heartbeating
-from switchboard import errors, tools
+from switchboard import errors
 from switchboard.addresses import Channel
+from switchboard.agent import Agent, load_agent
 from switchboard.config import Settings
 from switchboard.models import ChatMessage, LLMReply, LLMRequest, ToolCall
 
@@ -49,11 +50,20 @@ def openai_client(settings: Settings) -> openai.AsyncOpenAI | None:
 
 
 class LLMActivities:
-    """Activities that talk to the model. The client is created once per worker."""
+    """Activities that talk to the model. The client is created once per worker.
 
-    def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None) -> None:
-        self._settings = settings
-        self._model = settings.llm_model or "gpt-4o-mini"
+    The agent gives the instructions, the model and the tool schemas; without one, the
+    agent ``AGENT`` and ``TOOLS_FILE`` describe (the default agent when unset).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: openai.AsyncOpenAI | None = None,
+        agent: Agent | None = None,
+    ) -> None:
+        self._agent = agent or load_agent(settings)
+        self._model = self._agent.model or settings.llm_model or "gpt-4o-mini"
         self._client = client or openai_client(settings)
 
     async def close(self) -> None:
@@ -64,7 +74,7 @@ class LLMActivities:
     @activity.defn(name="generate_reply")
     async def generate_reply(self, request: LLMRequest) -> LLMReply:
         """Ask the model for the next assistant message of a text conversation."""
-        messages = build_messages(self._settings.agent_instructions, request)
+        messages = build_messages(self._agent.instructions, request)
         if self._client is None:
             log.info("demo_reply", conversation_id=request.conversation_id, turn=request.turn)
             if calls := demo_tool_calls(messages, request.tools):
@@ -74,8 +84,8 @@ class LLMActivities:
             "model": self._model,
             "messages": [m.to_openai() for m in messages],
         }
-        if request.tools:
-            body["tools"] = tools.schemas(request.tools)
+        if schemas := self._agent.schemas(request.tools, request.channel):
+            body["tools"] = schemas
         try:
             async with heartbeating():
                 # The client's own request path (auth, errors, parsing) without the per-call

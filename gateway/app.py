@@ -15,12 +15,13 @@ from gateway import sandbox
 from gateway.conversations import ConversationGateway
 from gateway.dedupe import RecentKeys
 from gateway.metrics import GatewayMetrics
-from gateway.routes import memory, messaging, system, voice
+from gateway.routes import conversations, memory, messaging, system, voice
 from gateway.signature import SignatureValidator
 from gateway.voice.calls import LiveCalls
 from gateway.voice.knowledge import KnowledgeLookup
 from gateway.voice.legs import gateway_task_queue, running_leg_worker
 from gateway.voice.llm_stream import ReplyStreamer
+from switchboard.agent import load_agent
 from switchboard.config import Settings
 from switchboard.memory.setup import open_memory
 from switchboard.temporal import connect, ensure_search_attributes
@@ -37,7 +38,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         temporal = client or await connect(settings, lazy=True)
         await _register_search_attributes(temporal, settings)
         app.state.settings = settings
-        app.state.conversations = ConversationGateway(temporal, settings)
+        app.state.agent = agent = load_agent(settings)
+        app.state.conversations = ConversationGateway(temporal, settings, agent)
         app.state.metrics = GatewayMetrics()
         app.state.recent = RecentKeys()
         app.state.validator = SignatureValidator(
@@ -70,6 +72,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.include_router(voice.router)
     app.include_router(system.router)
     app.include_router(memory.router)
+    app.include_router(conversations.router)
     if settings.sandbox:
         app.include_router(sandbox.router)
 

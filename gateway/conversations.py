@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
+from datetime import datetime
 
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+import structlog
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
-from switchboard.addresses import Channel, conversation_id
+from switchboard.addresses import Channel, conversation_id, customer_of
+from switchboard.agent import Agent
 from switchboard.config import Settings
+from switchboard.handoff import (
+    HANDOFF_PACKAGE_QUERY,
+    HANDOFF_SIGNAL,
+    HUMAN_MESSAGE_SIGNAL,
+    OUTBOUND_SIGNAL,
+    RESUME_SIGNAL,
+    SNAPSHOT_UPDATE,
+    VOICE_HANDED_OFF_SIGNAL,
+    HandoffPackage,
+    HandoffRequest,
+    HumanMessage,
+    OutboundRequest,
+    ResumeRequest,
+)
 from switchboard.models import (
-    ConversationConfig,
-    ConversationInput,
+    CloseRequest,
     ConversationStatus,
     ConversationView,
     DeliveryStatusUpdate,
@@ -35,17 +58,30 @@ from switchboard.voice import (
 from workflows import search_attributes as sa
 from workflows.conversation import INBOUND_MESSAGE_SIGNAL, ConversationWorkflow
 from workflows.memory import FORGET_SIGNAL
+from workflows.starting import conversation_config, signal_with_start
+
+log = structlog.get_logger(__name__)
+CLOSE_SIGNAL = "close"
 
 
-def conversation_config(settings: Settings) -> ConversationConfig:
-    """The behaviour settings new conversation runs are started with."""
-    return ConversationConfig(
-        idle_timeout_seconds=settings.conversation_idle_timeout.total_seconds(),
-        batch_window_seconds=settings.message_batch_window.total_seconds(),
-        max_history_events=settings.conversation_max_history_events,
-        local_activities=settings.conversation_local_activities,
-        voice_drop_followup=settings.voice_drop_followup,
-        voice_drop_followup_text=settings.voice_drop_followup_text,
+class ConversationSummary(BaseModel):
+    """One row of ``GET /api/conversations``."""
+
+    id: str
+    customer: str
+    status: ConversationStatus
+    channels: list[Channel]
+    last_activity: datetime | None
+
+
+def _closed_summary(execution: WorkflowExecution) -> ConversationSummary:
+    attributes = execution.typed_search_attributes
+    return ConversationSummary(
+        id=execution.id,
+        customer=attributes.get(sa.CUSTOMER_ID) or customer_of(execution.id),
+        status=ConversationStatus.CLOSED,
+        channels=[Channel(c) for c in attributes.get(sa.CONVERSATION_CHANNELS) or []],
+        last_activity=execution.close_time or execution.start_time,
     )
 
 
@@ -68,10 +104,10 @@ def _unavailable_as_error() -> Iterator[None]:
 class ConversationGateway:
     """Turns gateway events into signals and queries on ``ConversationWorkflow``."""
 
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(self, client: Client, settings: Settings, agent: Agent | None = None) -> None:
         self._client = client
         self._task_queue = settings.temporal_task_queue
-        self._config = conversation_config(settings)
+        self._config = conversation_config(settings, agent)
 
     async def deliver_inbound(self, message: InboundMessage) -> None:
         """Signal the customer's conversation, starting it if none is open (signal-with-start).
@@ -87,21 +123,14 @@ class ConversationGateway:
     async def _signal_with_start(
         self, customer: str, channel: Channel, signal: str, arg: object
     ) -> None:
-        await self._client.start_workflow(
-            ConversationWorkflow.run,
-            ConversationInput(customer=customer, config=self._config),
-            id=conversation_id(customer),
+        await signal_with_start(
+            self._client,
+            customer=customer,
+            channel=channel,
+            signal=signal,
+            arg=arg,
             task_queue=self._task_queue,
-            start_signal=signal,
-            start_signal_args=[arg],
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.CUSTOMER_ID, customer),
-                    SearchAttributePair(sa.CONVERSATION_CHANNELS, [str(channel)]),
-                    SearchAttributePair(sa.CONVERSATION_STATUS, str(ConversationStatus.AI)),
-                ]
-            ),
-            static_summary=f"Conversation with {customer}",
+            config=self._config,
         )
 
     # --- voice ------------------------------------------------------------------------
@@ -193,6 +222,153 @@ class ConversationGateway:
         except RPCError:  # NOT_FOUND: no open conversation
             return False
         return True
+
+    # --- operators ------------------------------------------------------------------------
+
+    async def list_conversations(
+        self,
+        *,
+        closed: bool = False,
+        status: ConversationStatus | None = None,
+        channel: Channel | None = None,
+        customer: str | None = None,
+        limit: int = 100,
+    ) -> list[ConversationSummary]:
+        """Conversations from Temporal visibility (search attributes), newest first.
+
+        Open ones by default; with ``closed``, the latest closed run of each conversation.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+        """
+        clauses = ["WorkflowType = 'ConversationWorkflow'"]
+        clauses.append("ExecutionStatus != 'Running'" if closed else "ExecutionStatus = 'Running'")
+        if status is not None and not closed:
+            clauses.append(f"{sa.CONVERSATION_STATUS.name} = '{status}'")
+        if channel is not None:
+            clauses.append(f"{sa.CONVERSATION_CHANNELS.name} = '{channel}'")
+        if customer is not None:
+            clauses.append(f"{sa.CUSTOMER_ID.name} = '{customer}'")
+        found: dict[str, WorkflowExecution] = {}
+        with _unavailable_as_error():
+            async for execution in self._client.list_workflows(" AND ".join(clauses)):
+                if execution.id not in found:  # newest first: the latest run of each id
+                    found[execution.id] = execution
+                if len(found) >= limit:
+                    break
+        if closed:
+            return [_closed_summary(e) for e in found.values()]
+        return list(await asyncio.gather(*(self._open_summary(e) for e in found.values())))
+
+    async def _open_summary(self, execution: WorkflowExecution) -> ConversationSummary:
+        attributes = execution.typed_search_attributes
+        summary = ConversationSummary(
+            id=execution.id,
+            customer=attributes.get(sa.CUSTOMER_ID) or customer_of(execution.id),
+            status=ConversationStatus(
+                attributes.get(sa.CONVERSATION_STATUS) or ConversationStatus.AI
+            ),
+            channels=[Channel(c) for c in attributes.get(sa.CONVERSATION_CHANNELS) or []],
+            last_activity=execution.start_time,
+        )
+        try:  # the freshest word is the workflow's own
+            view = await self._client.get_workflow_handle(execution.id).query(
+                ConversationWorkflow.describe
+            )
+        except (RPCError, WorkflowQueryFailedError, RuntimeError) as exc:
+            log.info("conversation_not_described", id=execution.id, error=str(exc))
+            return summary
+        return ConversationSummary(
+            id=view.id,
+            customer=view.customer,
+            status=view.status,
+            channels=view.channels,
+            last_activity=view.last_activity or execution.start_time,
+        )
+
+    async def describe(self, conversation: str) -> ConversationView | None:
+        """One conversation (its latest run) with its transcript. None if there is none.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+        """
+        try:
+            with _unavailable_as_error():
+                return await self._client.get_workflow_handle(conversation).query(
+                    ConversationWorkflow.describe
+                )
+        except RPCError:  # NOT_FOUND
+            return None
+
+    async def hand_off(self, customer: str, reason: str) -> ConversationView | None:
+        """Hand an open conversation to a human. None if none is open."""
+        request = HandoffRequest(reason=reason, source="operator")
+        return await self._signal_then_snapshot(customer, HANDOFF_SIGNAL, request)
+
+    async def send_human_message(
+        self, customer: str, message: HumanMessage
+    ) -> ConversationView | None:
+        """A human agent's message to the customer. None if no conversation is open."""
+        return await self._signal_then_snapshot(customer, HUMAN_MESSAGE_SIGNAL, message)
+
+    async def resume(self, customer: str) -> ConversationView | None:
+        """Hand an open conversation back to the AI. None if none is open."""
+        return await self._signal_then_snapshot(customer, RESUME_SIGNAL, ResumeRequest())
+
+    async def close(self, customer: str, reason: str) -> ConversationView | None:
+        """Close an open conversation now. None if none is open."""
+        return await self._signal_then_snapshot(customer, CLOSE_SIGNAL, CloseRequest(reason=reason))
+
+    async def start_outbound(self, request: OutboundRequest) -> ConversationView:
+        """Start a message or call to a customer, opening their conversation if needed.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+        """
+        with _unavailable_as_error():
+            await self._signal_with_start(request.to, request.channel, OUTBOUND_SIGNAL, request)
+            view: ConversationView = await self._handle(request.to).execute_update(
+                SNAPSHOT_UPDATE, result_type=ConversationView
+            )
+            return view
+
+    async def voice_handoff_package(self, customer: str) -> HandoffPackage | None:
+        """The package of the call's handoff, for the ``<Enqueue>`` task; None if unknown."""
+        try:
+            with _unavailable_as_error():
+                package: HandoffPackage | None = await self._handle(customer).query(
+                    HANDOFF_PACKAGE_QUERY, result_type=HandoffPackage
+                )
+                return package
+        except (RPCError, WorkflowQueryFailedError):
+            return None
+
+    async def call_enqueued(self, customer: str) -> None:
+        """Tell the conversation its call went to the human queue (best effort)."""
+        try:
+            with _unavailable_as_error():
+                await self._handle(customer).signal(VOICE_HANDED_OFF_SIGNAL)
+        except (RPCError, TemporalUnavailable) as exc:
+            log.warning("call_enqueued_not_recorded", customer=customer, error=str(exc))
+
+    async def _signal_then_snapshot(
+        self, customer: str, signal: str, arg: object
+    ) -> ConversationView | None:
+        handle = self._handle(customer)
+        try:
+            with _unavailable_as_error():
+                await handle.signal(signal, arg)
+        except RPCError:  # NOT_FOUND: no open conversation
+            return None
+        try:
+            with _unavailable_as_error():
+                view: ConversationView = await handle.execute_update(
+                    SNAPSHOT_UPDATE, result_type=ConversationView
+                )
+                return view
+        except (RPCError, WorkflowUpdateFailedError):
+            # It finished meanwhile (a close): its final state answers queries still.
+            return await self.describe(conversation_id(customer))
 
     async def healthy(self) -> bool:
         """True when the Temporal frontend answers."""

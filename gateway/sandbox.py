@@ -1,9 +1,10 @@
-"""Sandbox mode: a local stand-in for Twilio's Messages API, and the outbox a person reads.
+"""Sandbox mode: local stand-ins for Twilio's Messages and Calls APIs, and the outbox to read.
 
 When no Twilio credentials are configured the worker's delivery activity sends to
 ``{PUBLIC_BASE_URL}/sandbox/twilio/2010-04-01/Accounts/{sid}/Messages.json`` — the very
 same REST call it makes to Twilio — and the message lands here instead of on a phone. The
 simulator (``python -m switchboard.simulator``) reads replies from ``GET /sandbox/messages``.
+Outbound calls (``…/Calls.json``) are recorded the same way; no phone rings.
 Only loopback clients may use these routes.
 """
 
@@ -31,6 +32,7 @@ class SandboxOutbox:
 
     def __init__(self, path: Path | None = None) -> None:
         self._messages: list[dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
         self._path = path
         if path is not None:
@@ -63,6 +65,37 @@ class SandboxOutbox:
             with self._path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(message) + "\n")
         return message
+
+    async def add_call(self, form: Mapping[str, str], account_sid: str) -> dict[str, Any]:
+        """Record an outbound call from a Calls.json form; returns the Call resource."""
+        now = format_datetime(datetime.now(UTC))
+        call: dict[str, Any] = {
+            "sid": "CA" + secrets.token_hex(16),
+            "account_sid": account_sid,
+            "to": form.get("To", ""),
+            "from": form.get("From", ""),
+            "status": "queued",
+            "direction": "outbound-api",
+            "date_created": now,
+            "date_updated": now,
+            "start_time": None,
+            "end_time": None,
+            "duration": None,
+            "api_version": "2010-04-01",
+        }
+        self.calls.append(call)
+        if self._path is not None:
+            with self._path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({**call, "twiml": form.get("Twiml")}) + "\n")
+        return call
+
+    def find_calls(self, to: str | None = None, from_: str | None = None) -> list[dict[str, Any]]:
+        """Calls, newest first, optionally filtered by address."""
+        return [
+            c
+            for c in reversed(self.calls)
+            if (to is None or c["to"] == to) and (from_ is None or c["from"] == from_)
+        ]
 
     def find(self, to: str | None = None, from_: str | None = None) -> list[dict[str, Any]]:
         """Messages, newest first, optionally filtered by address."""
@@ -101,6 +134,7 @@ async def _outbox(request: Request) -> SandboxOutbox:
 OutboxDep = Annotated[SandboxOutbox, Depends(_outbox)]
 router = APIRouter(prefix="/sandbox", dependencies=[Depends(_loopback_only)], tags=["sandbox"])
 _MESSAGES = "/twilio/2010-04-01/Accounts/{account_sid}/Messages.json"
+_CALLS = "/twilio/2010-04-01/Accounts/{account_sid}/Calls.json"
 
 
 def _check_account(account_sid: str, settings: Settings) -> None:
@@ -133,6 +167,44 @@ async def list_messages(
     """Twilio's "list Messages", answered locally."""
     _check_account(account_sid, settings)
     return JSONResponse({"messages": outbox.find(to, from_), "next_page_uri": None})
+
+
+@router.post(_CALLS, status_code=201)
+async def create_call(
+    account_sid: str, request: Request, outbox: OutboxDep, settings: SettingsDep
+) -> JSONResponse:
+    """Twilio's "create Call", answered locally: the call is recorded, nothing rings."""
+    _check_account(account_sid, settings)
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    if not form.get("To"):
+        return JSONResponse(
+            {"code": 21201, "message": "No 'To' number is specified", "status": 400},
+            status_code=400,
+        )
+    if not form.get("From"):
+        return JSONResponse(
+            {"code": 21213, "message": "No 'From' number is specified", "status": 400},
+            status_code=400,
+        )
+    if not (form.get("Twiml") or form.get("Url") or form.get("ApplicationSid")):
+        return JSONResponse(
+            {"code": 21205, "message": "Url parameter is required.", "status": 400},
+            status_code=400,
+        )
+    return JSONResponse(await outbox.add_call(form, account_sid), status_code=201)
+
+
+@router.get(_CALLS)
+async def list_calls(
+    account_sid: str,
+    outbox: OutboxDep,
+    settings: SettingsDep,
+    to: Annotated[str | None, Query(alias="To")] = None,
+    from_: Annotated[str | None, Query(alias="From")] = None,
+) -> JSONResponse:
+    """Twilio's "list Calls", answered locally."""
+    _check_account(account_sid, settings)
+    return JSONResponse({"calls": outbox.find_calls(to, from_), "next_page_uri": None})
 
 
 @router.get("/messages")

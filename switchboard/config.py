@@ -97,6 +97,8 @@ class Settings(BaseSettings):
 
     # The agent: a Python module attribute ("myapp.agent:agent"); unset, the default agent
     agent: str | None = None
+    # HTTP tools declared in a file (TOML or JSON), added to the agent's own tools
+    tools_file: str | None = None
 
     # Handoff
     twilio_taskrouter_base_url: str = "https://taskrouter.twilio.com"
@@ -171,6 +173,8 @@ class Settings(BaseSettings):
             "sandbox": self.sandbox,
             "llm": self.llm_base_url or "demo responder",
             "llm_model": self.llm_model,
+            "agent": self.agent or "default",
+            "tools_file": self.tools_file,
             "public_base_url": self.public_base_url,
             "validate_signatures": self.twilio_validate_signatures,
         }

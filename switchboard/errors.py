@@ -9,7 +9,13 @@ Workflows branch on these strings, never on message text::
     ├── TwilioPermanentError      non-retryable: opted out (21610), invalid number (21211),
     │                             WhatsApp window closed (63016), other 4xx
     ├── TwilioAuthError           non-retryable: 401/403 from Twilio
-    └── TwilioUnavailable         retryable: 429 and 5xx; the outbox re-checks before resending
+    ├── TwilioUnavailable         retryable: 429 and 5xx; the outbox re-checks before resending
+    ├── TaskRouterRejected        non-retryable: TaskRouter answered 4xx (bad SID, auth, attributes)
+    ├── TaskRouterUnavailable     retryable: 429, 5xx, connection errors; the task is looked up
+    │                             by its handoff key before it is created again
+    ├── HandoffWebhookRejected    non-retryable: HANDOFF_WEBHOOK_URL answered 4xx (or a redirect)
+    └── HandoffWebhookUnavailable retryable: 429, 5xx, connection errors (delivery is at least
+                                  once; receivers dedupe on X-Switchboard-Idempotency-Key)
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ LLM_UNAVAILABLE = "LLMUnavailable"
 TWILIO_PERMANENT_ERROR = "TwilioPermanentError"
 TWILIO_AUTH_ERROR = "TwilioAuthError"
 TWILIO_UNAVAILABLE = "TwilioUnavailable"
+TASKROUTER_REJECTED = "TaskRouterRejected"
+TASKROUTER_UNAVAILABLE = "TaskRouterUnavailable"
+HANDOFF_WEBHOOK_REJECTED = "HandoffWebhookRejected"
+HANDOFF_WEBHOOK_UNAVAILABLE = "HandoffWebhookUnavailable"
 
 TWILIO_OPTED_OUT = 21610
 TWILIO_INVALID_NUMBER = 21211

@@ -46,6 +46,9 @@ class HandoffRequest(BaseModel):
 
     reason: str = "handoff requested"
     source: str = "signal"
+    call_sid: str | None = Field(
+        default=None, description="set when the call's own reply ends the relay session"
+    )
 
 
 class HumanMessage(BaseModel):
@@ -109,8 +112,10 @@ _FLEX_CHANNEL_TYPES = {Channel.VOICE: "voice", Channel.SMS: "sms", Channel.WHATS
 
 
 class PrepareHandoffRequest(BaseModel):
-    """Input of ``prepare_handoff``: the conversation as it stands; the activity adds the
-    summary (the model, else a deterministic fallback) and the customer's profile."""
+    """Input of ``prepare_handoff``: the conversation as it stands.
+
+    The activity adds the summary (the model's, else a plain one) and the customer's profile.
+    """
 
     conversation_id: str
     customer: str
@@ -120,8 +125,11 @@ class PrepareHandoffRequest(BaseModel):
 
 
 class DeliverHandoffRequest(BaseModel):
-    """Input of ``deliver_handoff``. ``create_task`` is False on a live call: the call itself
-    is enqueued by the ``<Connect action>`` TwiML, so no separate REST task is created."""
+    """Input of ``deliver_handoff``.
+
+    ``create_task`` is False on a live call: the call itself is enqueued by the
+    ``<Connect action>`` TwiML, so no separate REST task is created.
+    """
 
     idempotency_key: str
     package: HandoffPackage
@@ -136,12 +144,17 @@ class HandoffReceipt(BaseModel):
     targets: list[str] = Field(default_factory=list, description="taskrouter, webhook")
 
 
+HumanSideEventKind = Literal["customer_message", "handoff_timeout", "resumed", "closed"]
+
+
 class HumanSideEvent(BaseModel):
-    """Input of ``notify_human_side``: something for the human side while it has the
-    conversation (a customer's message; the end of a handoff), POSTed to the webhook."""
+    """Input of ``notify_human_side``: news for the human side, POSTed to the webhook.
+
+    A customer's message while a human has the conversation; the end of a handoff.
+    """
 
     idempotency_key: str
-    event: Literal["customer_message", "handoff_timeout", "resumed", "closed"]
+    event: HumanSideEventKind
     conversation_id: str
     customer: str
     channel: Channel | None = None
@@ -217,3 +230,18 @@ class CancelCallbackRequest(BaseModel):
     """Cancel one scheduled callback (by id), or every pending one when ``callback_id`` is None."""
 
     callback_id: str | None = None
+
+
+class HandoffState(BaseModel):
+    """The latest handoff of a conversation, as operators see it."""
+
+    seq: int
+    reason: str
+    source: str
+    requested_at: datetime
+    package: HandoffPackage | None = None
+    task_sid: str | None = None
+    targets: list[str] = Field(default_factory=list)
+    accepted_at: datetime | None = None
+    ended_at: datetime | None = None
+    outcome: str | None = Field(default=None, description="resumed, timed_out, closed")

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from switchboard.addresses import Channel
+from switchboard.handoff import HandoffState, ScheduledCallback
 
 
 class Role(StrEnum):
@@ -103,6 +104,14 @@ DROPPED_CALL_FOLLOWUP = (
 )
 """The default text to a caller whose call leg was lost (``VOICE_DROP_FOLLOWUP_TEXT``)."""
 
+HANDOFF_MESSAGE = "I'm connecting you with a member of our team. They'll be with you shortly."
+"""What the customer is told when handed to a human (the model's own words win)."""
+HANDOFF_TIMEOUT_MESSAGE = (
+    "Sorry, no one from our team is free right now. Would you like us to call you back? "
+    "Tell me a time that suits you."
+)
+"""What the customer is told when no human took the conversation in time."""
+
 
 class ToolPolicy(BaseModel):
     """How the workflow runs one of the agent's own tools (Python or HTTP) as an activity."""
@@ -150,9 +159,14 @@ class ConversationConfig(BaseModel):
     max_tool_rounds: int = 3
     handoff_timeout_seconds: float = 300.0
     callback_number: str | None = Field(
-        default=None, description="TWILIO_PHONE_NUMBER: where callbacks and outbound calls come from"
+        default=None, description="TWILIO_PHONE_NUMBER: the caller id of callbacks and outbound"
     )
     whatsapp_number: str | None = None
+    handoff_message: str = HANDOFF_MESSAGE
+    handoff_timeout_message: str = HANDOFF_TIMEOUT_MESSAGE
+    notify_human_side: bool = Field(
+        default=False, description="HANDOFF_WEBHOOK_URL is set: customer messages go there"
+    )
 
 
 class ConversationState(BaseModel):
@@ -178,6 +192,12 @@ class ConversationState(BaseModel):
     forgotten_at: datetime | None = Field(
         default=None, description="when the customer was forgotten: memory keeps only what follows"
     )
+    handoff: HandoffState | None = None
+    handoffs: int = 0
+    agent_messages: int = 0
+    callbacks: list[ScheduledCallback] = Field(default_factory=list)
+    outbound_ids: list[str] = Field(default_factory=list)
+    purpose: str | None = Field(default=None, description="why we started this conversation")
 
 
 class ConversationInput(BaseModel):
@@ -201,6 +221,8 @@ class ConversationView(BaseModel):
     last_activity: datetime | None
     transcript: list[TranscriptEntry]
     delivery_failures: list[DeliveryFailure]
+    handoff: HandoffState | None = None
+    callbacks: list[ScheduledCallback] = Field(default_factory=list)
 
 
 # --- activities -------------------------------------------------------------------------
@@ -269,6 +291,8 @@ class SendMessageRequest(BaseModel):
     from_: str
     body: str
     answers: list[str] = Field(default_factory=list, description="MessageSids this reply answers")
+    content_sid: str | None = Field(default=None, description="a WhatsApp template instead")
+    content_variables: dict[str, str] = Field(default_factory=dict)
 
 
 class SendMessageResult(BaseModel):

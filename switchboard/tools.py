@@ -1,15 +1,16 @@
-"""Built-in agent tools on text channels, declared once: pydantic arguments → OpenAI schemas.
+"""Built-in agent tools, declared once: pydantic arguments → OpenAI schemas.
 
 The workflow validates every call the model makes against the tool's argument model (pure,
-deterministic) before running it as an activity; a call that does not fit is answered with
-the validation error as the tool result, so the model can correct itself.
+deterministic) before acting on it; a call that does not fit is answered with the
+validation error as the tool result, so the model can correct itself. The agent's own tools
+(``switchboard.agent``) are validated by the activity that runs them.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,6 +18,10 @@ from switchboard.models import ToolCall
 
 REMEMBER = "remember"
 SEARCH_KNOWLEDGE = "search_knowledge"
+HANDOFF_TO_HUMAN = "handoff_to_human"
+END_CONVERSATION = "end_conversation"
+SCHEDULE_CALLBACK = "schedule_callback"
+CANCEL_CALLBACK = "cancel_callback"
 
 
 class RememberArgs(BaseModel):
@@ -46,6 +51,53 @@ class SearchKnowledgeArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=300, description="what to look up")
+
+
+class HandoffArgs(BaseModel):
+    """Arguments of ``handoff_to_human``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        default="the customer asked for a person",
+        max_length=500,
+        description="why a human should take over, in one sentence",
+    )
+
+
+class EndConversationArgs(BaseModel):
+    """Arguments of ``end_conversation``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="resolved", max_length=500, description="why it is over")
+
+
+class ScheduleCallbackArgs(BaseModel):
+    """Arguments of ``schedule_callback``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: str = Field(
+        min_length=1,
+        max_length=64,
+        description="when, as an ISO-8601 date and time (UTC unless it has an offset), "
+        "e.g. 2026-11-28T15:00:00-08:00",
+    )
+    channel: Literal["voice", "sms", "whatsapp"] = Field(
+        default="voice", description="call (voice) or message (sms, whatsapp) the customer"
+    )
+    note: str = Field(default="", max_length=500, description="what the callback is about")
+
+
+class CancelCallbackArgs(BaseModel):
+    """Arguments of ``cancel_callback``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    callback_id: str | None = Field(
+        default=None, max_length=64, description="which callback; every scheduled one if omitted"
+    )
 
 
 @dataclass(frozen=True)
@@ -87,7 +139,38 @@ TEXT_TOOLS: dict[str, Tool] = {
         SearchKnowledgeArgs,
     ),
 }
-"""The tools every text turn offers."""
+"""The memory tools every text turn offers."""
+
+CONVERSATION_TOOLS: dict[str, Tool] = {
+    HANDOFF_TO_HUMAN: Tool(
+        HANDOFF_TO_HUMAN,
+        "Hand the conversation to a human agent, with its full context. Use it when the "
+        "customer asks for a person, or when you cannot help. Tell the customer you are "
+        "connecting them.",
+        HandoffArgs,
+    ),
+    END_CONVERSATION: Tool(
+        END_CONVERSATION,
+        "End the conversation once the customer's request is resolved and you have said goodbye.",
+        EndConversationArgs,
+    ),
+    SCHEDULE_CALLBACK: Tool(
+        SCHEDULE_CALLBACK,
+        "Schedule a call or message back to the customer at the time they ask for. The time "
+        "is ISO-8601; ask for their time zone if it is unclear.",
+        ScheduleCallbackArgs,
+    ),
+    CANCEL_CALLBACK: Tool(
+        CANCEL_CALLBACK,
+        "Cancel a callback scheduled earlier, when the customer no longer wants it.",
+        CancelCallbackArgs,
+    ),
+}
+"""The conversation-control tools every turn offers (``cancel_callback`` only when one is
+scheduled)."""
+
+BUILTIN_TOOLS: dict[str, Tool] = {**TEXT_TOOLS, **CONVERSATION_TOOLS}
+"""Every built-in tool the workflow itself validates and acts on."""
 
 
 class InvalidToolArguments(ValueError):
@@ -100,7 +183,7 @@ def parse_arguments(call: ToolCall) -> BaseModel:
     Raises:
         InvalidToolArguments: unknown tool, arguments not JSON, or failing validation.
     """
-    tool = TEXT_TOOLS.get(call.name)
+    tool = BUILTIN_TOOLS.get(call.name)
     if tool is None:
         raise InvalidToolArguments(f"there is no tool named {call.name!r}")
     try:
@@ -110,5 +193,5 @@ def parse_arguments(call: ToolCall) -> BaseModel:
 
 
 def schemas(names: list[str]) -> list[dict[str, Any]]:
-    """OpenAI tool schemas for the named text tools (unknown names are skipped)."""
-    return [TEXT_TOOLS[name].schema() for name in names if name in TEXT_TOOLS]
+    """OpenAI tool schemas for the named built-in tools (other names are skipped)."""
+    return [BUILTIN_TOOLS[name].schema() for name in names if name in BUILTIN_TOOLS]

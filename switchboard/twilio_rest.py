@@ -1,4 +1,4 @@
-"""A small async client for the two Twilio REST calls we make: create and list Messages.
+"""A small async client for the Twilio REST calls we make: create and list Messages and Calls.
 
 The official ``twilio`` package is synchronous (and retries on its own), so sends go
 through ``httpx`` here; Temporal owns every retry.
@@ -51,8 +51,54 @@ def _parse_message(data: dict[str, Any]) -> SentMessage:
     )
 
 
+@dataclass(frozen=True)
+class CallResource:
+    """The fields of a Call resource we use."""
+
+    sid: str
+    status: str
+    to: str
+    from_: str
+    date_created: datetime | None
+
+
+def _parse_call(data: dict[str, Any]) -> CallResource:
+    created = data.get("date_created")
+    return CallResource(
+        sid=str(data["sid"]),
+        status=str(data.get("status") or "queued"),
+        to=str(data.get("to") or ""),
+        from_=str(data.get("from") or ""),
+        date_created=parsedate_to_datetime(created) if created else None,
+    )
+
+
+def check_response(
+    response: httpx.Response, error: type[TwilioError] = TwilioError
+) -> dict[str, Any]:
+    """The JSON body of a 2xx answer; otherwise ``error`` with Twilio's status, code and message.
+
+    Twilio's APIs (2010-04-01, TaskRouter, ...) share one error body:
+    ``{"code", "message", "more_info", "status"}``; a body that is not JSON (a proxy's HTML
+    page) still gives the HTTP status.
+    """
+    try:
+        data = response.json()
+    except ValueError:
+        data = {}
+    if response.is_success:
+        return data if isinstance(data, dict) else {}
+    code = data.get("code") if isinstance(data, dict) else None
+    message = data.get("message") if isinstance(data, dict) else None
+    raise error(
+        response.status_code,
+        int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
+        str(message or response.reason_phrase),
+    )
+
+
 class TwilioRestClient:
-    """Messages API calls against ``{base_url}/2010-04-01/Accounts/{sid}``."""
+    """Messages and Calls API calls against ``{base_url}/2010-04-01/Accounts/{sid}``."""
 
     def __init__(self, http: httpx.AsyncClient, base_url: str, account_sid: str, token: str):
         self._http = http
@@ -69,7 +115,7 @@ class TwilioRestClient:
         response = await self._http.post(
             f"{self._account}/Messages.json", data=form, auth=self._auth
         )
-        return _parse_message(self._check(response))
+        return _parse_message(check_response(response))
 
     async def find_message(
         self, to: str, from_: str, body: str, since: datetime
@@ -83,7 +129,7 @@ class TwilioRestClient:
         response = await self._http.get(
             f"{self._account}/Messages.json", params=params, auth=self._auth
         )
-        data = self._check(response)
+        data = check_response(response)
         for item in data.get("messages") or []:
             message = _parse_message(item)
             if message.body != body or message.to != to:
@@ -92,21 +138,37 @@ class TwilioRestClient:
                 return message
         return None
 
-    @staticmethod
-    def _check(response: httpx.Response) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
-        if response.is_success:
-            return data if isinstance(data, dict) else {}
-        code = data.get("code") if isinstance(data, dict) else None
-        message = data.get("message") if isinstance(data, dict) else None
-        raise TwilioError(
-            response.status_code,
-            int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
-            str(message or response.reason_phrase),
+    async def create_call(self, form: dict[str, str]) -> CallResource:
+        """POST Calls.json (``To``, ``From`` and one of ``Twiml``, ``Url``, ``ApplicationSid``).
+
+        Raises:
+            TwilioError: Twilio answered with an error status.
+            httpx.TransportError: the request did not complete.
+        """
+        response = await self._http.post(f"{self._account}/Calls.json", data=form, auth=self._auth)
+        return _parse_call(check_response(response))
+
+    async def find_call(self, to: str, from_: str, since: datetime) -> CallResource | None:
+        """The newest call placed to ``to`` from ``from_`` created at or after ``since``.
+
+        Used to learn whether an attempt whose outcome we never saw reached Twilio. The list
+        is filtered by ``To`` and ``From`` only: ``StartTime`` stays empty while a call is
+        queued (calls beyond the account's CPS wait), so a ``StartTime>`` filter could hide
+        the very call we look for; the creation time is compared here instead.
+        """
+        slack = since - timedelta(seconds=5)  # clocks of two hosts
+        params = {"To": to, "From": from_, "PageSize": "20"}
+        response = await self._http.get(
+            f"{self._account}/Calls.json", params=params, auth=self._auth
         )
+        data = check_response(response)
+        for item in data.get("calls") or []:
+            call = _parse_call(item)
+            if call.to != to:
+                continue
+            if call.date_created is None or call.date_created >= slack:
+                return call
+        return None
 
 
 def utc_from_timestamp(ts: float) -> datetime:

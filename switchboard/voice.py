@@ -127,9 +127,15 @@ class VoiceAction(BaseModel):
 
 
 class VoiceFollowUp(BaseModel):
-    """The workflow's answer to a turn's outcome."""
+    """The workflow's answer to a turn's outcome.
+
+    ``next`` is set when the model called tools that the workflow ran (knowledge, memory,
+    callbacks, the agent's own tools): the gateway generates again with their results and
+    reports that outcome too.
+    """
 
     actions: list[VoiceAction] = Field(default_factory=list)
+    next: VoiceTurnPlan | None = None
 
 
 class VoiceInterrupt(BaseModel):

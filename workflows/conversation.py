@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.llm import LLMActivities
     from switchboard import errors
     from switchboard.addresses import Channel, channel_address
+    from switchboard.handoff import SNAPSHOT_UPDATE, HandoffRequest, HumanMessage, OutboundRequest
     from switchboard.models import (
         ChatMessage,
         CloseRequest,
@@ -39,17 +40,20 @@ with workflow.unsafe.imports_passed_through():
         SendMessageRequest,
         SendMessageResult,
     )
-    from switchboard.tools import TEXT_TOOLS
     from switchboard.voice import VoiceLeg
     from workflows import search_attributes as sa
     from workflows import state_ops
+    from workflows.callbacks import Callbacks
+    from workflows.handoff import Handoffs
     from workflows.memory import ConversationMemory
+    from workflows.outbound import Outbound
     from workflows.policies import (
         DELIVERY_ACTIVITY,
         DELIVERY_LOCAL_ACTIVITY,
         LLM_ACTIVITY,
         LLM_LOCAL_ACTIVITY,
     )
+    from workflows.tools import ToolCalls
     from workflows.voice_legs import VoiceLegs
 
 INBOUND_MESSAGE_SIGNAL = "inbound_message"
@@ -58,21 +62,23 @@ INBOUND_MESSAGE_SIGNAL = "inbound_message"
 ACTIVITY_FAILURES = (ActivityError, ApplicationError)
 """How a failed activity surfaces: regular ones wrap the cause, local ones raise it as is."""
 
-MAX_TOOL_ROUNDS = 3
-"""Model calls per turn that may use tools; the last call must answer in words."""
-
 FALLBACK_REPLY = "Sorry, I'm having trouble answering right now. Please try again in a moment."
 
 
 @workflow.defn
-class ConversationWorkflow(ConversationMemory, VoiceLegs):
+class ConversationWorkflow(ConversationMemory, Handoffs, Callbacks, Outbound, ToolCalls, VoiceLegs):
     """A customer's conversation. Signals: ``inbound_message``, ``delivery_status``, ``close``.
 
-    Voice (see ``workflows.voice_legs``): signals ``voice_call_started`` and
-    ``voice_interrupted``, updates ``voice_prompt`` and ``voice_reply``.
-    Query ``describe`` for status, channels and transcript. From the Temporal CLI::
+    Handoff (see ``workflows.handoff``): signals ``handoff``, ``human_message``, ``resume``.
+    Outbound and callbacks: signals ``outbound``, ``cancel_callback``. Voice (see
+    ``workflows.voice_legs``): signals ``voice_call_started`` and ``voice_interrupted``,
+    updates ``voice_prompt`` and ``voice_reply``. Query ``describe`` for status, channels and
+    transcript; update ``snapshot`` for the same after earlier signals are applied. From the
+    Temporal CLI::
 
         temporal workflow signal -w conv-+14155550100 --name close --input '{"reason": "done"}'
+        temporal workflow signal -w conv-+14155550100 --name handoff --input '{"reason": "VIP"}'
+        temporal workflow query -w conv-+14155550100 --type describe
     """
 
     @workflow.init
@@ -87,6 +93,12 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
         self._ended_calls: list[str] = []
         self._sessions: list[str] = []
         self._leg_recalls = 0
+        self._handoff_requests: list[HandoffRequest] = []
+        self._human_outbox: list[HumanMessage] = []
+        self._outbound: list[OutboundRequest] = []
+        self._turn_end: str | None = None
+        self._handoff_watch: asyncio.Task[None] | None = None
+        self._voice_rounds: dict[int, int] = {}
 
     # --- the story ----------------------------------------------------------------------
 
@@ -101,13 +113,21 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
             await workflow.wait_condition(
                 lambda: (
                     bool(self._state.pending)
+                    or bool(self._handoff_requests or self._human_outbox or self._outbound)
                     or self._close_reason is not None
                     or self._idle
                     or self._should_continue_as_new()
                 )
             )
-            if self._state.pending and self._close_reason is None:
-                await self._take_turn()
+            if self._close_reason is None and (self._handoff_requests or self._human_outbox):
+                await self._serve_humans()
+            elif self._close_reason is None and self._outbound:
+                await self._start_outbound(self._outbound.pop(0))
+            elif self._state.pending and self._close_reason is None:
+                if self._state.status is ConversationStatus.AI:
+                    await self._take_turn()
+                else:
+                    await self._relay_to_human()
             elif self._close_reason is not None:
                 break
             elif self._idle:
@@ -142,6 +162,7 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
         while True:
             answering = list(self._state.pending)
             seq = self._inbound_seq
+            self._turn_end = None
             draft = asyncio.create_task(self._generate(turn, answering))
             await asyncio.sleep(0)  # the draft schedules its first activity before any timer
             if await self._quiet_since(seq, first_at):
@@ -150,7 +171,13 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
             with contextlib.suppress(asyncio.CancelledError):
                 await draft
         reply = await draft
+        ended_by, self._turn_end = self._turn_end, None
+        if self._state.status is not ConversationStatus.AI and ended_by != "handoff":
+            # A human took over while the model was writing: the texts go to the human.
+            return
         await self._deliver(turn, reply, answering[-1].channel, [m.message_sid for m in answering])
+        if ended_by is not None and ended_by != "handoff" and self._close_reason is None:
+            self._close_reason = ended_by  # end_conversation: after the goodbye went out
         self._publish()
 
     async def _generate(self, turn: int, answering: list[InboundMessage]) -> str:
@@ -160,14 +187,15 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
         if memory:
             await self._refresh_memory("\n".join(m.body for m in answering))
         exchange: list[ChatMessage] = []  # this turn's tool calls and their results
-        for round_ in range(MAX_TOOL_ROUNDS + 1):
+        rounds = self._cfg.max_tool_rounds
+        for round_ in range(rounds + 1):
             request = LLMRequest(
                 conversation_id=workflow.info().workflow_id,
                 channel=channel,
                 turn=turn,
                 messages=[*state_ops.chat_history(self._state), *exchange],
-                context=self._state.memory if memory else "",
-                tools=list(TEXT_TOOLS) if memory and round_ < MAX_TOOL_ROUNDS else [],
+                context=self._context() if memory else "",
+                tools=self._offered_tools(channel) if memory and round_ < rounds else [],
             )
             try:
                 reply = await self._llm(request, f"turn {turn}" + (f".{round_}" if round_ else ""))
@@ -179,10 +207,46 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
             exchange.append(
                 ChatMessage(role="assistant", content=reply.text, tool_calls=reply.tool_calls)
             )
-            for call in reply.tool_calls:
-                result = await self._run_tool(call)
-                exchange.append(ChatMessage(role="tool", content=result, tool_call_id=call.id))
+            results = await self._run_tool_calls(reply.tool_calls, channel)
+            exchange += [
+                ChatMessage(role="tool", content=result, tool_call_id=call.id)
+                for call, result in zip(reply.tool_calls, results, strict=True)
+            ]
+            if self._turn_end == "handoff":
+                return reply.text or self._cfg.handoff_message
         return FALLBACK_REPLY  # the model kept calling tools when offered none
+
+    def _context(self) -> str:
+        """What the model is told besides the conversation: memory, and why we reached out."""
+        context = self._state.memory
+        if self._state.purpose:
+            why = f"You started this conversation yourself. Its purpose: {self._state.purpose}"
+            context = f"{context}\n\n{why}" if context else why
+        return context
+
+    async def _opening(self, purpose: str, channel: Channel) -> str:
+        """The first message of a conversation we start, written by the model."""
+        self._state.turn += 1
+        request = LLMRequest(
+            conversation_id=workflow.info().workflow_id,
+            channel=channel,
+            turn=self._state.turn,
+            messages=state_ops.chat_history(self._state),
+            context=self._context() + "\n\nWrite the first message to the customer now.",
+        )
+        try:
+            reply = await self._llm(request, f"opening {self._state.turn}")
+        except ACTIVITY_FAILURES as exc:
+            workflow.logger.warning("opening not written: %s", exc)
+            return f"Hello! We're getting in touch about: {purpose}" if purpose else "Hello!"
+        return reply.text or f"Hello! We're getting in touch about: {purpose}"
+
+    async def _serve_humans(self) -> None:
+        """Handoff requests first (the package), then human agents' messages."""
+        if self._handoff_requests:
+            await self._hand_off(self._handoff_requests.pop(0))
+        elif self._human_outbox:
+            await self._send_human_message(self._human_outbox.pop(0))
 
     async def _llm(self, request: LLMRequest, summary: str) -> LLMReply:
         if self._cfg.local_activities:
@@ -225,27 +289,49 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
         self._state.pending = [m for m in self._state.pending if m.message_sid not in answered]
 
     async def _deliver(self, turn: int, text: str, channel: Channel, answering: list[str]) -> None:
+        key = f"{workflow.info().first_execution_run_id}:{turn}"
+        await self._send_text(text, channel, key=key, answering=answering, turn=turn)
+
+    async def _send_text(
+        self,
+        text: str,
+        channel: Channel,
+        *,
+        key: str,
+        role: Role = Role.ASSISTANT,
+        answering: list[str] | None = None,
+        turn: int | None = None,
+        content_sid: str | None = None,
+        content_variables: dict[str, str] | None = None,
+    ) -> None:
+        """Send one message to the customer (exactly once per ``key``) and record it."""
+        answering = answering or []
         now = workflow.now()
-        if self._state.opted_out:
+        sender = self._business_address(channel)
+        if self._state.opted_out or sender is None:
             self._mark_answered(answering)
+            why = "customer opted out" if self._state.opted_out else f"no {channel} number set"
             state_ops.record_reply(
-                self._state, Role.SYSTEM, "reply withheld: customer opted out", channel, now
+                self._state, Role.SYSTEM, f"message withheld: {why}", channel, now
             )
             return
         request = SendMessageRequest(
-            idempotency_key=f"{workflow.info().first_execution_run_id}:{turn}",
+            idempotency_key=key,
             conversation_id=workflow.info().workflow_id,
             channel=channel,
             to=channel_address(self._state.customer, channel),
-            from_=self._state.business_addresses[channel],
+            from_=sender,
             body=text,
             answers=answering,
+            content_sid=content_sid,
+            content_variables=content_variables or {},
         )
+        label = f"reply {turn} by {channel}" if turn is not None else f"{role} message by {channel}"
         try:
-            sent = await self._send(request, f"reply {turn} by {channel}")
+            sent = await self._send(request, label)
         except ACTIVITY_FAILURES as exc:
             self._mark_answered(answering)
-            self._record_delivery_failure(turn, text, channel, exc)
+            self._record_delivery_failure(turn or 0, text, channel, exc, role)
             return
         if sent.deduplicated and sent.body is not None and sent.answers:
             # This turn was first played before a crash or a refused completion, with fewer
@@ -255,7 +341,7 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
         self._mark_answered(answering)
         state_ops.record_reply(
             self._state,
-            Role.ASSISTANT,
+            role,
             text,
             channel,
             workflow.now(),
@@ -264,8 +350,30 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
             turn=turn,
         )
 
+    def _business_address(self, channel: Channel) -> str | None:
+        """Our address on ``channel``: the one the customer wrote to, else the configured one."""
+        known = self._state.business_addresses.get(channel)
+        if known is not None:
+            return known
+        if channel is Channel.WHATSAPP:
+            number = self._cfg.whatsapp_number
+            return channel_address(number, channel) if number else None
+        return self._cfg.callback_number or self._state.business_addresses.get(
+            Channel.VOICE if channel is Channel.SMS else Channel.SMS
+        )
+
+    def _text_channel(self) -> Channel:
+        """Where to write to the customer: the active channel, or their text channel on a call."""
+        active = self._state.active_channel
+        if active is not None and active is not Channel.VOICE:
+            return active
+        for entry in reversed(self._state.transcript):
+            if entry.role is Role.CUSTOMER and entry.channel is not Channel.VOICE:
+                return entry.channel
+        return Channel.SMS
+
     def _record_delivery_failure(
-        self, turn: int, text: str, channel: Channel, exc: Exception
+        self, turn: int, text: str, channel: Channel, exc: Exception, role: Role = Role.ASSISTANT
     ) -> None:
         cause = exc.cause if isinstance(exc, ActivityError) else exc
         error_type = cause.type if isinstance(cause, ApplicationError) else None
@@ -288,12 +396,12 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
             self._state.opted_out = True
         state_ops.record_reply(
             self._state,
-            Role.ASSISTANT,
+            role,
             text,
             channel,
             now,
             delivery_status="failed",
-            turn=turn,
+            turn=turn or None,
         )
         workflow.logger.warning("reply %s not delivered: %s (code %s)", turn, error_type, code)
 
@@ -345,6 +453,10 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
             self._published = published
         last = self._state.transcript[-1] if self._state.transcript else None
         details = f"**status** {self._state.status} · **turns** {self._state.turn}"
+        if self._state.status is not ConversationStatus.AI and self._state.handoff is not None:
+            details += (
+                f"\n\n**handoff** ({self._state.handoff.source}): {self._state.handoff.reason}"
+            )
         if last is not None:
             details += f"\n\n**last** ({last.role}, {last.channel}): {last.text[:200]}"
         workflow.set_current_details(details)
@@ -388,4 +500,11 @@ class ConversationWorkflow(ConversationMemory, VoiceLegs):
             last_activity=self._state.last_activity,
             transcript=list(self._state.transcript),
             delivery_failures=list(self._state.delivery_failures),
+            handoff=self._state.handoff,
+            callbacks=list(self._state.callbacks),
         )
+
+    @workflow.update(name=SNAPSHOT_UPDATE)
+    def snapshot(self) -> ConversationView:
+        """``describe``, answered after every signal sent before it has been applied."""
+        return self.describe()

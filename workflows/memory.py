@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -30,14 +31,7 @@ with workflow.unsafe.imports_passed_through():
         TranscriptLine,
     )
     from switchboard.models import ConversationConfig, ConversationState, Role, ToolCall
-    from switchboard.tools import (
-        REMEMBER,
-        SEARCH_KNOWLEDGE,
-        InvalidToolArguments,
-        RememberArgs,
-        SearchKnowledgeArgs,
-        parse_arguments,
-    )
+    from switchboard.tools import RememberArgs, SearchKnowledgeArgs
     from workflows import state_ops
     from workflows.policies import MEMORY_ACTIVITY, MEMORY_LOCAL_ACTIVITY, RECORD_ACTIVITY
 
@@ -56,9 +50,15 @@ class ConversationMemory:
     _state: ConversationState
     _cfg: ConversationConfig
 
-    @staticmethod
-    def _memory_enabled() -> bool:
-        return workflow.patched(MEMORY_PATCH)
+    _memory_on: bool | None = None
+
+    def _memory_enabled(self) -> bool:
+        """Whether this run has memory (the ``memory`` patch); remembered for queries."""
+        if self._memory_on is None:
+            if workflow.unsafe.is_read_only():  # a query may not mark a patch
+                return False
+            self._memory_on = workflow.patched(MEMORY_PATCH)
+        return self._memory_on
 
     async def _refresh_memory(self, query: str) -> None:
         """Recall for ``query`` into the state; on failure the previous context stays."""
@@ -74,28 +74,17 @@ class ConversationMemory:
         self._state.memory = result.context
         self._state.memory_at = workflow.now()
 
-    async def _run_tool(self, call: ToolCall) -> str:
-        """Validate and run one of the model's tool calls; the result goes back to the model."""
-        try:
-            args = parse_arguments(call)
-        except InvalidToolArguments as exc:
-            self._memory_note(f"tool call refused: {exc}")
-            return f"Error: {exc}"
-        try:
-            if isinstance(args, RememberArgs) and call.name == REMEMBER:
-                result = await self._remember(args)
-            elif isinstance(args, SearchKnowledgeArgs) and call.name == SEARCH_KNOWLEDGE:
-                result = await self._memory_activity(
-                    MemoryActivities.search_knowledge,
-                    KnowledgeSearchRequest(query=args.query),
-                    f"search_knowledge {args.query[:60]!r}",
-                )
-            else:  # pragma: no cover - parse_arguments knows only these two
-                return f"Error: {call.name} is not available here"
-        except _FAILURES as exc:
-            workflow.logger.warning("tool %s failed: %s", call.name, exc)
-            return f"Error: {call.name} is unavailable right now"
-        return result
+    async def _memory_tool(self, call: ToolCall, args: BaseModel) -> str:
+        """Run ``remember`` or ``search_knowledge`` (arguments already validated)."""
+        if isinstance(args, RememberArgs):
+            return await self._remember(args)
+        if isinstance(args, SearchKnowledgeArgs):
+            return await self._memory_activity(
+                MemoryActivities.search_knowledge,
+                KnowledgeSearchRequest(query=args.query),
+                f"search_knowledge {args.query[:60]!r}",
+            )
+        return f"Error: {call.name} is not available here"
 
     async def _remember(self, args: RememberArgs) -> str:
         request = RememberRequest(
@@ -109,7 +98,7 @@ class ConversationMemory:
         result = await self._memory_activity(
             MemoryActivities.remember, request, f"remember {args.fact[:60]!r}"
         )
-        self._memory_note(f"remembered: {args.fact}")
+        self._note(f"remembered: {args.fact}")
         return result
 
     async def _memory_activity(
@@ -165,7 +154,7 @@ class ConversationMemory:
         self._state.profile_name = None
         self._state.forgotten_at = workflow.now()
 
-    def _memory_note(self, text: str) -> None:
+    def _note(self, text: str) -> None:
         channel = self._state.active_channel
         if channel is not None:
             self._state.transcript.append(state_ops.system_note(text, channel, workflow.now()))

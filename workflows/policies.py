@@ -83,3 +83,30 @@ RECORD_ACTIVITY: dict[str, Any] = {
     ),
 }
 """The record of a closing conversation: retried until stored (its writes are idempotent)."""
+
+PREPARE_HANDOFF_ACTIVITY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "schedule_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(maximum_attempts=2),
+}
+"""The handoff package (profile and summary): a human is waiting, so a short budget; on
+failure the workflow builds the package itself with a plain summary."""
+
+HANDOFF_TARGET_ACTIVITY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=20),
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        non_retryable_error_types=[errors.TWILIO_PERMANENT_ERROR, errors.TWILIO_AUTH_ERROR],
+    ),
+}
+"""TaskRouter tasks, webhook posts and outbound calls: retried (idempotently) for minutes."""
+
+START_OUTBOUND_ACTIVITY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "schedule_to_close_timeout": timedelta(hours=1),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
+}
+"""A due callback starting its conversation: retried until Temporal takes the signal."""

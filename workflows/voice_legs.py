@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -20,13 +21,16 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from switchboard.addresses import Channel
+    from switchboard.handoff import HandoffPackage
     from switchboard.models import (
+        ChatMessage,
         ConversationConfig,
         ConversationState,
         ConversationStatus,
         Role,
         SendMessageRequest,
         SendMessageResult,
+        ToolCall,
     )
     from switchboard.voice import (
         PERFORM_VOICE_ACTIONS_ACTIVITY,
@@ -51,6 +55,9 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.voice_tools import VOICE_TOOLS, InvalidToolCall, to_action
     from workflows import state_ops
 
+CALL_CONTROL = frozenset(VOICE_TOOLS)
+"""Tools that become actions on the call (digits, language, hang up)."""
+
 LEG_HEARTBEAT_TIMEOUT = timedelta(seconds=4)
 """How long a silent gateway is trusted with a call: the lost-leg detection time."""
 
@@ -74,12 +81,13 @@ class VoiceLegs:
     _ended_calls: list[str]
     _sessions: list[str]
     _leg_recalls: int
+    _voice_rounds: dict[int, int]
+    _turn_end: str | None
 
     def _publish(self) -> None:
         raise NotImplementedError
 
-    @staticmethod
-    def _memory_enabled() -> bool:
+    def _memory_enabled(self) -> bool:
         raise NotImplementedError
 
     async def _refresh_memory(self, query: str) -> None:
@@ -87,6 +95,15 @@ class VoiceLegs:
 
     async def _send(self, request: SendMessageRequest, summary: str) -> SendMessageResult:
         raise NotImplementedError
+
+    if TYPE_CHECKING:
+
+        def _offered_tools(self, channel: Channel) -> list[str]: ...
+        def _context(self) -> str: ...
+        async def _run_tool_calls(
+            self, calls: list[ToolCall], channel: Channel, call_sid: str | None = None
+        ) -> list[str]: ...
+        async def _package_for_call(self, seq: int) -> HandoffPackage | None: ...
 
     # --- legs ---------------------------------------------------------------------------
 
@@ -109,7 +126,7 @@ class VoiceLegs:
         state.business_addresses[Channel.VOICE] = leg.business_number
         state.last_activity = leg.started_at
         what = "reconnected" if reconnected else f"started ({leg.direction})"
-        self._note(f"call {leg.call_sid} {what}")
+        self._call_note(f"call {leg.call_sid} {what}")
         self._publish()
         if not reconnected and self._memory_enabled():
             # Beside the watcher, not before it; a prompt that comes first waits for it.
@@ -123,11 +140,11 @@ class VoiceLegs:
         if self._legs.get(leg.call_sid) is leg:  # not replaced by a reconnection
             del self._legs[leg.call_sid]
             self._ended_calls.append(leg.call_sid)
-        self._note(f"call {leg.call_sid} ended: {end.reason}")
+        self._call_note(f"call {leg.call_sid} ended: {end.reason}")
         workflow.logger.info("call %s ended: %s", leg.call_sid, end.reason)
         if end.reason in (LegEndReason.DROPPED, LegEndReason.LOST):
             if await self._reconnects(leg):
-                self._note(f"call {leg.call_sid} continues on a new session")
+                self._call_note(f"call {leg.call_sid} continues on a new session")
             else:
                 await self._follow_up_dropped_call(leg)
         self._publish()
@@ -183,7 +200,7 @@ class VoiceLegs:
             sent = await self._send(request, f"dropped call {leg.call_sid}")
         except _LEG_FAILURES as exc:
             workflow.logger.warning("dropped-call follow-up not sent: %s", exc)
-            self._note(f"dropped-call follow-up not sent: {exc}")
+            self._call_note(f"dropped-call follow-up not sent: {exc}")
             return
         state = self._state
         if Channel.SMS not in state.channels:
@@ -197,21 +214,29 @@ class VoiceLegs:
     async def _end_calls(self, reason: str) -> None:
         """Hang up every live leg (the conversation is closing)."""
         for leg in list(self._legs.values()):
-            request = VoiceActionsRequest(
-                call_sid=leg.call_sid, actions=[VoiceAction(kind="end", reason=reason)]
+            await self._perform_on_call(leg, [VoiceAction(kind="end", reason=reason)])
+
+    def _live_leg(self) -> VoiceLeg | None:
+        """The call in progress, if any (the latest when there are several)."""
+        return list(self._legs.values())[-1] if self._legs else None
+
+    async def _perform_on_call(self, leg: VoiceLeg, actions: list[VoiceAction]) -> bool:
+        """Have the gateway holding the call perform ``actions`` now. False if it could not."""
+        request = VoiceActionsRequest(call_sid=leg.call_sid, actions=actions)
+        try:
+            await workflow.execute_activity(
+                PERFORM_VOICE_ACTIONS_ACTIVITY,
+                request,
+                task_queue=leg.gateway_queue,
+                start_to_close_timeout=timedelta(seconds=5),
+                schedule_to_start_timeout=timedelta(seconds=5),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary=f"{actions[0].kind} call {leg.call_sid}",
             )
-            try:
-                await workflow.execute_activity(
-                    PERFORM_VOICE_ACTIONS_ACTIVITY,
-                    request,
-                    task_queue=leg.gateway_queue,
-                    start_to_close_timeout=timedelta(seconds=5),
-                    schedule_to_start_timeout=timedelta(seconds=5),
-                    retry_policy=RetryPolicy(maximum_attempts=3),
-                    summary=f"end call {leg.call_sid}",
-                )
-            except _LEG_FAILURES as exc:
-                workflow.logger.warning("could not end call %s: %s", leg.call_sid, exc)
+        except _LEG_FAILURES as exc:
+            workflow.logger.warning("could not act on call %s: %s", leg.call_sid, exc)
+            return False
+        return True
 
     # --- turns --------------------------------------------------------------------------
 
@@ -249,15 +274,20 @@ class VoiceLegs:
         return VoiceTurnPlan(
             turn=self._state.turn,
             messages=state_ops.chat_history(self._state),
-            tools=list(VOICE_TOOLS),
-            context=self._state.memory,
+            tools=self._offered_tools(Channel.VOICE),
+            context=self._context(),
         )
 
     @workflow.update(name=VOICE_REPLY_UPDATE)
-    def voice_reply(self, outcome: VoiceOutcome) -> VoiceFollowUp:
-        """What the caller was told; answers with the call actions the workflow approves."""
+    async def voice_reply(self, outcome: VoiceOutcome) -> VoiceFollowUp:
+        """What the caller was told; answers with the approved call actions.
+
+        Call-control tools become actions the gateway performs once the reply has been
+        heard. Other tools run here; their results come back as the plan of a follow-up
+        generation. ``handoff_to_human`` ends the relay session with the handoff package.
+        """
         if outcome.failed and not outcome.text:
-            self._note(f"turn {outcome.turn}: no spoken reply (model unavailable)")
+            self._call_note(f"turn {outcome.turn}: no spoken reply (model unavailable)")
             return VoiceFollowUp()
         text = outcome.text
         if outcome.interrupted:
@@ -269,16 +299,44 @@ class VoiceLegs:
         if outcome.interrupted:
             return VoiceFollowUp()  # tool calls of a cut-off generation never run
         actions: list[VoiceAction] = []
+        others: list[ToolCall] = []
         for call in outcome.tool_calls:
+            if call.name not in CALL_CONTROL:
+                others.append(call)
+                continue
             try:
                 actions.append(to_action(call))
             except InvalidToolCall as exc:
                 workflow.logger.warning("tool call refused: %s", exc)
-                self._note(f"tool call refused: {exc}")
+                self._call_note(f"tool call refused: {exc}")
                 continue
-            self._note(f"tool {call.name}({call.arguments})")
+            self._call_note(f"tool {call.name}({call.arguments})")
         self._publish()
-        return VoiceFollowUp(actions=actions)
+        if not others:
+            return VoiceFollowUp(actions=actions)
+        handoffs = self._state.handoffs
+        results = await self._run_tool_calls(others, Channel.VOICE, call_sid=outcome.call_sid)
+        if self._state.handoffs != handoffs:  # this reply handed the call to a human
+            self._turn_end = None
+            package = await self._package_for_call(self._state.handoffs)
+            data = package.handoff_data() if package is not None else None
+            actions.append(VoiceAction(kind="end", handoff_data=data, reason="handoff"))
+            self._publish()
+            return VoiceFollowUp(actions=actions)
+        self._voice_rounds[outcome.turn] = rounds = self._voice_rounds.get(outcome.turn, 0) + 1
+        exchange = [
+            ChatMessage(role="assistant", content=outcome.text, tool_calls=others),
+            *(
+                ChatMessage(role="tool", content=result, tool_call_id=call.id)
+                for call, result in zip(others, results, strict=True)
+            ),
+        ]
+        plan = self._plan()
+        if plan.respond:
+            plan.messages += exchange
+            if rounds >= self._cfg.max_tool_rounds:
+                plan.tools = []  # the last round must answer in words
+        return VoiceFollowUp(actions=actions, next=plan if plan.respond else None)
 
     @workflow.signal(name=VOICE_INTERRUPTED_SIGNAL)
     def voice_interrupted(self, interrupt: VoiceInterrupt) -> None:
@@ -286,5 +344,5 @@ class VoiceLegs:
         if not state_ops.truncate_spoken_reply(self._state, interrupt.turn, interrupt.heard):
             workflow.logger.info("interrupt for unknown turn %s ignored", interrupt.turn)
 
-    def _note(self, text: str) -> None:
+    def _call_note(self, text: str) -> None:
         self._state.transcript.append(state_ops.system_note(text, Channel.VOICE, workflow.now()))

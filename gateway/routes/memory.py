@@ -11,6 +11,7 @@ from gateway.conversations import TemporalUnavailable
 from gateway.dependencies import ConversationsDep, StoreDep, operator_auth
 from switchboard.addresses import InvalidAddress, customer_of
 from switchboard.memory.models import DocumentIn, IngestResult, KnowledgeHit
+from switchboard.memory.rendering import profile_json
 
 router = APIRouter(prefix="/api", dependencies=[Depends(operator_auth)], tags=["memory"])
 
@@ -34,7 +35,7 @@ async def get_profile(customer: str, store: StoreDep) -> dict[str, Any]:
     profile = await store.get_profile(_customer(customer))
     if profile is None:
         raise HTTPException(status_code=404, detail=f"no profile for {customer!r}")
-    return profile.model_dump(mode="json")
+    return profile_json(profile)
 
 
 @router.delete("/profiles/{customer}")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import structlog
 from fastapi import APIRouter, Response, WebSocket
 
-from gateway.dependencies import MetricsDep, SettingsDep, SignedForm
+from gateway.dependencies import ConversationsDep, MetricsDep, SettingsDep, SignedForm
 from gateway.signature import SignatureValidator
 from gateway.voice.session import RelaySession
 from gateway.voice.twiml import RELAY_PATH, VoiceOptions, connect_relay_twiml, hangup_twiml
+from switchboard.addresses import InvalidAddress, to_e164
+from switchboard.handoff import HandoffPackage
+from switchboard.twiml import enqueue_twiml, say_and_hang_up_twiml
 
 router = APIRouter()
 log = structlog.get_logger(__name__)
@@ -38,14 +42,19 @@ def _session_broke(form: dict[str, str]) -> bool:
 
 @router.post("/twilio/voice/action")
 async def relay_session_ended(
-    form: SignedForm, settings: SettingsDep, metrics: MetricsDep
+    form: SignedForm, settings: SettingsDep, metrics: MetricsDep, conversations: ConversationsDep
 ) -> Response:
     """The ``<Connect action>`` callback: the relay session is over.
 
-    If it broke while the caller is still connected (a gateway died, the socket dropped),
-    answer with fresh ConversationRelay TwiML: the call comes back on a live gateway, on the
-    same conversation. Otherwise the call ends.
+    After a handoff (``HandoffData``) the call goes to a human: ``<Enqueue>`` into the
+    TaskRouter workflow with the handoff package as the task. If the session broke while the
+    caller is still connected (a gateway died, the socket dropped), answer with fresh
+    ConversationRelay TwiML: the call comes back on a live gateway, on the same
+    conversation. Otherwise the call ends.
     """
+    if form.get("HandoffData"):
+        metrics.webhooks.labels("voice_action", "handoff").inc()
+        return _twiml(await _enqueue_for_human(form, settings, conversations))
     reconnect = _session_broke(form)
     metrics.webhooks.labels("voice_action", "reconnect" if reconnect else "accepted").inc()
     log.info(
@@ -61,6 +70,65 @@ async def relay_session_ended(
         options = replace(options, welcome_greeting=settings.voice_reconnect_greeting or None)
         return _twiml(connect_relay_twiml(settings.public_base_url, options))
     return _twiml(hangup_twiml())
+
+
+async def _enqueue_for_human(
+    form: dict[str, str], settings: SettingsDep, conversations: ConversationsDep
+) -> str:
+    customer = _caller(form)
+    package = await conversations.voice_handoff_package(customer) if customer else None
+    workflow_sid = settings.twilio_taskrouter_workflow_sid
+    log.info(
+        "call_handoff",
+        call_sid=form.get("CallSid"),
+        package=package is not None,
+        enqueue=bool(workflow_sid),
+    )
+    if not workflow_sid:
+        # No human queue for calls: say so; the conversation offers a callback by text
+        # when its handoff times out.
+        return say_and_hang_up_twiml(NO_HUMAN_ON_CALLS)
+    attributes = _call_attributes(form, package)
+    if customer:
+        await conversations.call_enqueued(customer)
+    return enqueue_twiml(workflow_sid, json.dumps(attributes))
+
+
+NO_HUMAN_ON_CALLS = "Sorry, no one from our team can take your call right now. We'll be in touch."
+
+
+def _caller(form: dict[str, str]) -> str | None:
+    """The customer on the call: the caller, or the callee of an outbound call."""
+    raw = form.get("To") if form.get("Direction", "").startswith("outbound") else form.get("From")
+    try:
+        return to_e164(raw or "")
+    except InvalidAddress:
+        return None
+
+
+def _call_attributes(form: dict[str, str], package: HandoffPackage | None) -> dict[str, object]:
+    """The ``<Task>`` of an enqueued call: the handoff package and the call's own facts."""
+    if package is not None:
+        attributes = package.task_attributes()
+        attributes["transcript"] = attributes["transcript"][-_TASK_LINES:]
+    else:  # the conversation could not be asked: what the relay session handed over
+        try:
+            data = json.loads(form["HandoffData"])
+        except ValueError:
+            data = {"reason": form["HandoffData"]}
+        attributes = {**(data if isinstance(data, dict) else {}), "channelType": "voice"}
+        attributes.setdefault("name", form.get("From", ""))
+        attributes.setdefault("from", form.get("From", ""))
+    attributes.update(
+        call_sid=form.get("CallSid"),
+        to=form.get("To"),
+        sessionId=form.get("SessionId"),
+        sessionDuration=form.get("SessionDuration"),
+    )
+    return attributes
+
+
+_TASK_LINES = 30  # a task's attributes stay small; the full transcript is in the API
 
 
 @router.websocket(RELAY_PATH)

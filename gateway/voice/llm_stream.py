@@ -24,10 +24,10 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from activities.demo_responder import demo_reply
 from activities.llm import build_messages, openai_client
 from switchboard.addresses import Channel
+from switchboard.agent import Agent, load_agent
 from switchboard.config import Settings
 from switchboard.models import ChatMessage, LLMRequest, ToolCall
 from switchboard.voice import VoiceTurnPlan
-from switchboard.voice_tools import SCHEMAS
 
 log = structlog.get_logger(__name__)
 
@@ -69,11 +69,21 @@ class _ToolCallParts:
 
 
 class ReplyStreamer:
-    """Streams a voice turn from the configured model (or the demo responder)."""
+    """Streams a voice turn from the configured model (or the demo responder).
 
-    def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None) -> None:
-        self._instructions = settings.agent_instructions
-        self._model = settings.llm_model or "gpt-4o-mini"
+    The agent gives the instructions, the model and the tool schemas; without one, the
+    agent ``AGENT`` and ``TOOLS_FILE`` describe (the default agent when unset).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: openai.AsyncOpenAI | None = None,
+        agent: Agent | None = None,
+    ) -> None:
+        self._agent = agent or load_agent(settings)
+        self._instructions = self._agent.instructions
+        self._model = self._agent.model or settings.llm_model or "gpt-4o-mini"
         self._client = client or openai_client(settings)
 
     async def close(self) -> None:
@@ -124,8 +134,8 @@ class ReplyStreamer:
     ) -> None:
         assert self._client is not None
         body: dict[str, object] = {"model": self._model, "messages": messages, "stream": True}
-        if tools:
-            body["tools"] = [SCHEMAS[name] for name in tools if name in SCHEMAS]
+        if schemas := self._agent.schemas(tools, Channel.VOICE):
+            body["tools"] = schemas
         # The client's request path without the per-call walk over typed params that
         # ``chat.completions.create`` does; this sits on the caller's critical path.
         stream = await self._client.post(

@@ -52,6 +52,7 @@ from switchboard.voice import (
     LegEndReason,
     PromptKind,
     VoiceAction,
+    VoiceFollowUp,
     VoiceInterrupt,
     VoiceLeg,
     VoiceOutcome,
@@ -312,7 +313,33 @@ class RelaySession:
         if planned is None:
             return
         plan, speculation, knowledge = planned
-        tool_calls, failed = await self._speak(turn, with_knowledge(plan, knowledge), speculation)
+        rounds = 0
+        while True:
+            follow_up = await self._speak_and_report(
+                turn, with_knowledge(plan, knowledge), speculation, rounds
+            )
+            if follow_up is None:
+                return
+            if turn.late_heard is not None:
+                await self._report_interrupt(turn, turn.late_heard)
+                return
+            if follow_up.next is None or self._closing:
+                break
+            # The workflow ran the model's tools: generate again with their results.
+            plan, speculation, rounds = follow_up.next, None, rounds + 1
+            turn.text, turn.heard = "", None
+            self._context = None  # the next prompt's guess would miss the tool exchange
+        if follow_up.actions and not self._closing:
+            self._pending_actions = asyncio.create_task(
+                self._perform_after_speech(turn, follow_up.actions)
+            )
+
+    async def _speak_and_report(
+        self, turn: _Turn, plan: VoiceTurnPlan, speculation: Speculation | None, rounds: int
+    ) -> VoiceFollowUp | None:
+        """Speak one generation and tell the workflow; None if it could not be told."""
+        assert self.leg is not None
+        tool_calls, failed = await self._speak(turn, plan, speculation)
         turn.stage = _Stage.REPORTING
         outcome = VoiceOutcome(
             call_sid=self.leg.call_sid,
@@ -323,24 +350,20 @@ class RelaySession:
             tool_calls=tool_calls if turn.heard is None and not self._closing else [],
             failed=failed,
         )
+        report_id = f"{turn.prompt_id}-reply" + (f"-{rounds}" if rounds else "")
         try:
             follow_up = await self._conversations.report_voice_reply(
-                self.leg.customer, outcome, f"{turn.prompt_id}-reply"
+                self.leg.customer, outcome, report_id
             )
         except _TEMPORAL_FAILURES as exc:
             log.error("voice_reply_not_recorded", error=str(exc), turn=plan.turn)
-            return
+            return None
         finally:
             turn.stage = _Stage.DONE
             self._last_spoken = turn
-        if not failed:
+        if not failed and rounds == 0:
             self._context = KnownContext.after_turn(plan, turn.text, turn.heard)
-        if turn.late_heard is not None:
-            await self._report_interrupt(turn, turn.late_heard)
-        elif follow_up.actions and not self._closing:
-            self._pending_actions = asyncio.create_task(
-                self._perform_after_speech(turn, follow_up.actions)
-            )
+        return follow_up
 
     async def _plan(self, turn: _Turn) -> tuple[VoiceTurnPlan, Speculation | None, str] | None:
         """Record the prompt and get the turn's plan; start the model early on a good guess.

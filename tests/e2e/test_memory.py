@@ -121,6 +121,9 @@ async def test_remember_tool_writes_the_profile(s: Stack) -> None:
     assert [t["function"]["name"] for t in requests[0]["tools"]] == [
         "remember",
         "search_knowledge",
+        "end_conversation",
+        "handoff_to_human",
+        "schedule_callback",
     ]
     results = [m for m in requests[1]["messages"] if m["role"] == "tool"]
     assert results[0]["content"] == "Saved."

@@ -1,0 +1,212 @@
+"""The operator API for conversations: list, read, hand off, write, resume, close, start.
+
+Every action is a signal to the conversation's workflow (the very signals an operator can
+send from the Temporal CLI or UI), followed by the ``snapshot`` update, so the 202 answer
+shows the conversation with the action applied.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.conversations import TemporalUnavailable
+from gateway.dependencies import ConversationsDep, SettingsDep, operator_auth
+from switchboard.addresses import Channel, InvalidAddress, conversation_id, customer_of, to_e164
+from switchboard.handoff import HumanMessage, OutboundRequest
+from switchboard.models import ConversationStatus, ConversationView
+
+router = APIRouter(prefix="/api", dependencies=[Depends(operator_auth)], tags=["conversations"])
+
+
+class HandoffBody(BaseModel):
+    """``POST /api/conversations/{id}/handoff``."""
+
+    reason: str = Field(default="handed off by an operator", max_length=500)
+
+
+class MessageBody(BaseModel):
+    """``POST /api/conversations/{id}/messages``: a human agent's message."""
+
+    text: str = Field(min_length=1, max_length=1600)
+    author: str | None = Field(default=None, max_length=100)
+
+
+class CloseBody(BaseModel):
+    """``POST /api/conversations/{id}/close``."""
+
+    reason: str = Field(default="closed by an operator", max_length=500)
+
+
+class OutboundBody(BaseModel):
+    """``POST /api/conversations``: start a message or call to a customer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str
+    channel: Literal["sms", "whatsapp", "voice"]
+    text: str | None = Field(default=None, min_length=1, max_length=1600)
+    purpose: str | None = Field(default=None, max_length=1000)
+    template_sid: str | None = Field(
+        default=None, pattern=r"^HX[0-9a-fA-F]{32}$", description="WhatsApp Content SID"
+    )
+    template_variables: dict[str, str] = Field(default_factory=dict)
+
+
+def _conversation_json(view: ConversationView) -> dict[str, Any]:
+    return view.model_dump(mode="json")
+
+
+def _accepted(view: ConversationView) -> JSONResponse:
+    return JSONResponse(_conversation_json(view), status_code=202)
+
+
+def _customer(conversation: str) -> str:
+    try:
+        return customer_of(conversation)
+    except InvalidAddress as exc:
+        raise HTTPException(status_code=404, detail=f"no conversation {conversation!r}") from exc
+
+
+def _unavailable(exc: TemporalUnavailable) -> HTTPException:
+    return HTTPException(status_code=503, detail=f"Temporal unavailable: {exc}")
+
+
+def _found(view: ConversationView | None, conversation: str) -> ConversationView:
+    if view is None:
+        raise HTTPException(status_code=404, detail=f"no open conversation {conversation!r}")
+    return view
+
+
+@router.get("/conversations")
+async def list_conversations(
+    conversations: ConversationsDep,
+    status: ConversationStatus | None = None,
+    channel: Channel | None = None,
+    customer: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Open conversations (``?status=closed``: the latest closed run of each), filterable."""
+    number = None
+    if customer is not None:
+        try:
+            number = to_e164(customer)
+        except InvalidAddress as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+    try:
+        found = await conversations.list_conversations(
+            closed=status is ConversationStatus.CLOSED,
+            status=status,
+            channel=channel,
+            customer=number,
+            limit=limit,
+        )
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from exc
+    return {"conversations": [c.model_dump(mode="json") for c in found]}
+
+
+@router.get("/conversations/{conversation}")
+async def get_conversation(conversation: str, conversations: ConversationsDep) -> dict[str, Any]:
+    """Status, channels, customer, handoff, callbacks and the transcript (404 if unknown)."""
+    number = _customer(conversation)
+    try:
+        view = await conversations.describe(conversation_id(number))
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from exc
+    if view is None:
+        raise HTTPException(status_code=404, detail=f"no conversation {conversation!r}")
+    return _conversation_json(view)
+
+
+@router.post("/conversations/{conversation}/handoff")
+async def hand_off(
+    conversation: str, conversations: ConversationsDep, body: HandoffBody | None = None
+) -> JSONResponse:
+    """Hand the conversation to a human: the package goes to the configured targets."""
+    reason = (body or HandoffBody()).reason
+    try:
+        view = await conversations.hand_off(_customer(conversation), reason)
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from exc
+    return _accepted(_found(view, conversation))
+
+
+@router.post("/conversations/{conversation}/messages")
+async def send_message(
+    conversation: str, body: MessageBody, conversations: ConversationsDep
+) -> JSONResponse:
+    """A human agent's message to the customer, on their active channel (a human takes over)."""
+    message = HumanMessage(text=body.text, author=body.author)
+    try:
+        view = await conversations.send_human_message(_customer(conversation), message)
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from exc
+    return _accepted(_found(view, conversation))
+
+
+@router.post("/conversations/{conversation}/resume")
+async def resume(conversation: str, conversations: ConversationsDep) -> JSONResponse:
+    """Hand the conversation back to the AI."""
+    try:
+        view = await conversations.resume(_customer(conversation))
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from exc
+    return _accepted(_found(view, conversation))
+
+
+@router.post("/conversations/{conversation}/close")
+async def close(
+    conversation: str, conversations: ConversationsDep, body: CloseBody | None = None
+) -> JSONResponse:
+    """Close the conversation now (its summary and transcript go to memory first)."""
+    reason = (body or CloseBody()).reason
+    try:
+        view = await conversations.close(_customer(conversation), reason)
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from exc
+    return _accepted(_found(view, conversation))
+
+
+@router.post("/conversations")
+async def start_conversation(
+    body: OutboundBody,
+    conversations: ConversationsDep,
+    settings: SettingsDep,
+    idempotency_key: str | None = Header(default=None),
+) -> JSONResponse:
+    """Start an outbound conversation: a text, a WhatsApp template, or a call.
+
+    An ``Idempotency-Key`` header makes a retried request start it once.
+    """
+    try:
+        number = to_e164(body.to)
+    except InvalidAddress as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    channel = Channel(body.channel)
+    if channel is Channel.VOICE and not (settings.twilio_phone_number or settings.sandbox):
+        raise HTTPException(status_code=409, detail="set TWILIO_PHONE_NUMBER to place calls")
+    if channel is Channel.WHATSAPP and not (settings.twilio_whatsapp_number or settings.sandbox):
+        raise HTTPException(status_code=409, detail="set TWILIO_WHATSAPP_NUMBER for WhatsApp")
+    if channel is not Channel.VOICE and not (body.text or body.purpose or body.template_sid):
+        raise HTTPException(status_code=422, detail="give text, purpose or template_sid")
+    request = OutboundRequest(
+        to=number,
+        channel=channel,
+        text=body.text,
+        purpose=body.purpose,
+        template_sid=body.template_sid,
+        template_variables=body.template_variables,
+        request_id=f"api:{idempotency_key or uuid.uuid4().hex}",
+        requested_at=datetime.now(UTC),
+    )
+    try:
+        view = await conversations.start_outbound(request)
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from exc
+    return _accepted(view)

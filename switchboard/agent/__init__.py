@@ -1,0 +1,59 @@
+"""The business's agent, and its tools declared once.
+
+An ``Agent`` names the system prompt, the model, how it sounds on calls, what customers are
+told on hand-off, and the agent's own tools: typed Python functions (``@tool``) and HTTP
+endpoints (``HttpTool``, in code or in ``TOOLS_FILE``). Each tool's schema is what the
+model sees, what its arguments are validated against, and (through ``Agent.policies``) how
+the workflow times and retries it. ``AGENT=module:attribute`` picks the agent::
+
+    from switchboard.agent import Agent, ToolContext, tool
+
+    @tool(timeout=5)
+    async def store_hours(day: str | None = None) -> str:
+        '''Opening hours of the shop.'''
+        ...
+
+    agent = Agent(name="acme", instructions="You are Acme's assistant.", tools=[store_hours])
+
+Module map: ``definition`` (Agent), ``function_tool`` (@tool), ``http_tool`` (HttpTool),
+``context`` (ToolContext, ToolError), ``loading`` (load_agent, TOOLS_FILE).
+"""
+
+from switchboard.agent.context import BoundCall, ToolContext, ToolError
+from switchboard.agent.definition import (
+    DEFAULT_HANDOFF_MESSAGE,
+    DEFAULT_HANDOFF_TIMEOUT_MESSAGE,
+    RESERVED_NAMES,
+    Agent,
+    AgentTool,
+    AgentVoice,
+)
+from switchboard.agent.function_tool import FunctionTool, tool
+from switchboard.agent.http_tool import HttpTool
+from switchboard.agent.loading import (
+    AgentConfigError,
+    default_agent,
+    import_agent,
+    load_agent,
+    load_tools_file,
+)
+
+__all__ = [
+    "DEFAULT_HANDOFF_MESSAGE",
+    "DEFAULT_HANDOFF_TIMEOUT_MESSAGE",
+    "RESERVED_NAMES",
+    "Agent",
+    "AgentConfigError",
+    "AgentTool",
+    "AgentVoice",
+    "BoundCall",
+    "FunctionTool",
+    "HttpTool",
+    "ToolContext",
+    "ToolError",
+    "default_agent",
+    "import_agent",
+    "load_agent",
+    "load_tools_file",
+    "tool",
+]

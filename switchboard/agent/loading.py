@@ -1,0 +1,138 @@
+"""Find the agent a process runs: ``AGENT`` (a Python attribute) plus ``TOOLS_FILE`` (HTTP tools).
+
+Both are read at start-up, and anything wrong with them stops the process with one clear
+``AgentConfigError`` rather than surfacing on the first customer message.
+
+``TOOLS_FILE`` is TOML (``.toml``) or JSON (``.json``), a list of HTTP tools under
+``tools``; each entry takes ``HttpTool``'s fields::
+
+    [[tools]]
+    name = "order_status"
+    description = "Where an order is."
+    url = "https://api.example.com/orders/{order_id}"
+    auth_env = "ORDERS_API_TOKEN"   # sends "Authorization: Bearer $ORDERS_API_TOKEN"
+    parameters = { type = "object", required = ["order_id"], properties = { order_id = { type = "string" } } }
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import importlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from switchboard.agent.definition import Agent
+from switchboard.agent.http_tool import HttpTool
+from switchboard.config import Settings
+
+DEFAULT_AGENT_NAME = "assistant"
+
+_HTTP_TOOL = TypeAdapter(HttpTool)
+
+
+class AgentConfigError(Exception):
+    """``AGENT`` or ``TOOLS_FILE`` cannot be loaded; the process must not start."""
+
+
+def load_agent(settings: Settings) -> Agent:
+    """The agent ``AGENT`` names (or the default one), with the HTTP tools of ``TOOLS_FILE``.
+
+    Raises:
+        AgentConfigError: the module or attribute is missing or broken, it is not an
+            ``Agent``, the tools file is unreadable or invalid, or tool names clash.
+    """
+    agent = import_agent(settings.agent) if settings.agent else default_agent(settings)
+    if settings.tools_file:
+        tools = load_tools_file(settings.tools_file)
+        try:
+            agent = agent.with_tools(tools)
+        except ValueError as exc:
+            raise AgentConfigError(f"TOOLS_FILE={settings.tools_file}: {exc}") from exc
+    return agent
+
+
+def default_agent(settings: Settings) -> Agent:
+    """The agent when ``AGENT`` is unset: ``AGENT_INSTRUCTIONS``, ``LLM_MODEL``, ``VOICE_*``."""
+    return Agent(name=DEFAULT_AGENT_NAME, instructions=settings.agent_instructions)
+
+
+def import_agent(spec: str) -> Agent:
+    """The ``Agent`` at ``module:attribute`` (``module`` alone means ``module:agent``).
+
+    The attribute may be an ``Agent`` or a function of no arguments returning one.
+
+    Raises:
+        AgentConfigError: see ``load_agent``.
+    """
+    module_name, _, attribute = spec.partition(":")
+    attribute = attribute or "agent"
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # whatever the module raises, the process cannot start
+        raise AgentConfigError(
+            f"AGENT={spec}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    value: Any = module
+    for part in attribute.split("."):
+        if not hasattr(value, part):
+            raise AgentConfigError(f"AGENT={spec}: {module_name!r} has no attribute {attribute!r}")
+        value = getattr(value, part)
+    if not isinstance(value, Agent) and callable(value):
+        try:
+            value = value()
+        except Exception as exc:
+            raise AgentConfigError(
+                f"AGENT={spec}: {attribute}() failed: {type(exc).__name__}: {exc}"
+            ) from exc
+    if not isinstance(value, Agent):
+        raise AgentConfigError(
+            f"AGENT={spec}: expected an Agent or a function returning one, "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+def load_tools_file(path: str | Path) -> list[HttpTool]:
+    """The HTTP tools a TOML or JSON file declares under ``tools``.
+
+    Raises:
+        AgentConfigError: unreadable, not TOML/JSON, or an entry that is not a valid tool.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AgentConfigError(f"TOOLS_FILE={path}: {exc.strerror or exc}") from exc
+    data = _parse(path, text)
+    entries = data.get("tools", [])
+    if not isinstance(entries, list) or set(data) - {"tools"}:
+        raise AgentConfigError(f"TOOLS_FILE={path}: expected only a list of tools under 'tools'")
+    tools: list[HttpTool] = []
+    for index, entry in enumerate(entries):
+        label = entry.get("name", f"#{index + 1}") if isinstance(entry, dict) else f"#{index + 1}"
+        try:
+            tools.append(_HTTP_TOOL.validate_python(entry))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'tool'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            raise AgentConfigError(f"TOOLS_FILE={path}: tool {label}: {problems}") from exc
+    return tools
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
+        if path.suffix == ".json":
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise AgentConfigError(f"TOOLS_FILE={path}: expected an object with 'tools'")
+            return data
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise AgentConfigError(f"TOOLS_FILE={path}: not valid {path.suffix[1:]}: {exc}") from exc
+    raise AgentConfigError(f"TOOLS_FILE={path}: use a .toml or .json file")

@@ -1,0 +1,161 @@
+"""Callbacks: "call me back at 3pm" as a durable timer that survives restarts and deploys.
+
+``schedule_callback`` starts a ``CallbackWorkflow`` (a child that outlives the conversation
+run: it is abandoned, not cancelled, when the conversation closes). It sleeps until the time,
+then starts an outbound call or message on the customer's conversation (signal-with-start
+from an activity, so it works whether or not that conversation is still open). The customer
+can cancel it (``cancel_callback``), which cancels the timer workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from switchboard.addresses import Channel
+    from switchboard.handoff import (
+        CANCEL_CALLBACK_SIGNAL,
+        CallbackInput,
+        CancelCallbackRequest,
+        OutboundRequest,
+        ScheduledCallback,
+    )
+    from switchboard.models import ConversationState
+    from switchboard.tools import ScheduleCallbackArgs
+    from workflows.policies import START_OUTBOUND_ACTIVITY
+
+START_OUTBOUND_ACTIVITY_NAME = "start_outbound"
+_FAILURES = (ActivityError, ApplicationError)
+_MAX_KEPT = 20
+
+
+class InvalidCallbackTime(ValueError):
+    """``at`` is not an ISO-8601 date and time."""
+
+
+def parse_callback_time(text: str, now: datetime) -> datetime:
+    """When a callback is due: ISO-8601, UTC when it has no offset, ``now`` when in the past.
+
+    Raises:
+        InvalidCallbackTime: ``text`` is not an ISO-8601 date and time.
+    """
+    try:
+        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidCallbackTime(
+            f"{text!r} is not an ISO-8601 date and time such as 2026-11-28T15:00:00-08:00"
+        ) from exc
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return max(at.astimezone(UTC), now)
+
+
+class Callbacks:
+    """Mixed into ``ConversationWorkflow``; schedules and cancels callbacks."""
+
+    _state: ConversationState
+
+    if TYPE_CHECKING:
+
+        def _note(self, text: str) -> None: ...
+        def _publish(self) -> None: ...
+
+    async def _schedule_callback(self, args: ScheduleCallbackArgs) -> str:
+        """Start the callback's timer workflow; the answer goes back to the model."""
+        try:
+            at = parse_callback_time(args.at, workflow.now())
+        except InvalidCallbackTime as exc:
+            return f"Error: {exc}"
+        state = self._state
+        number = len(state.callbacks) + 1
+        callback = ScheduledCallback(
+            id=f"cb-{number}",
+            workflow_id=f"callback-{state.customer}-{workflow.uuid4().hex[:12]}",
+            at=at,
+            channel=Channel(args.channel),
+            note=args.note,
+        )
+        await workflow.start_child_workflow(
+            CallbackWorkflow.run,
+            CallbackInput(
+                callback=callback,
+                customer=state.customer,
+                conversation_id=workflow.info().workflow_id,
+            ),
+            id=callback.workflow_id,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"Callback to {state.customer} by {callback.channel}",
+        )
+        state.callbacks.append(callback)
+        del state.callbacks[:-_MAX_KEPT]
+        self._note(f"callback {callback.id} scheduled for {at.isoformat()} by {callback.channel}")
+        return (
+            f"Callback {callback.id} scheduled for {at.strftime('%Y-%m-%d %H:%M')} UTC by "
+            f"{callback.channel}. Confirm it to the customer."
+        )
+
+    async def _cancel_callbacks(self, callback_id: str | None) -> str:
+        """Cancel one scheduled callback, or all of them; the answer goes back to the model."""
+        chosen = [
+            c
+            for c in self._state.callbacks
+            if c.status == "scheduled" and (callback_id is None or c.id == callback_id)
+        ]
+        if not chosen:
+            return "There is no such scheduled callback."
+        for callback in chosen:
+            try:
+                await workflow.get_external_workflow_handle(callback.workflow_id).cancel()
+            except _FAILURES as exc:
+                workflow.logger.info("callback %s already over: %s", callback.id, exc)
+            callback.status = "canceled"
+            self._note(f"callback {callback.id} canceled")
+        return "Canceled: " + ", ".join(c.id for c in chosen)
+
+    @workflow.signal(name=CANCEL_CALLBACK_SIGNAL)
+    async def cancel_callback(self, request: CancelCallbackRequest) -> None:
+        """Cancel a scheduled callback (every one when ``callback_id`` is empty)."""
+        await self._cancel_callbacks(request.callback_id)
+
+    def _callback_fired(self, callback_id: str) -> None:
+        for callback in self._state.callbacks:
+            if callback.id == callback_id:
+                callback.status = "done"
+
+
+@workflow.defn
+class CallbackWorkflow:
+    """Sleeps until a callback is due, then starts the call or message. Cancel to call off."""
+
+    @workflow.run
+    async def run(self, input: CallbackInput) -> str:
+        """Wait for ``input.callback.at``; then start the outbound conversation."""
+        callback = input.callback
+        delay = callback.at - workflow.now()
+        try:
+            if delay.total_seconds() > 0:
+                await workflow.sleep(delay, summary=f"until {callback.at.isoformat()}")
+        except asyncio.CancelledError:
+            workflow.logger.info("callback %s canceled", callback.id)
+            return "canceled"
+        request = OutboundRequest(
+            to=input.customer,
+            channel=callback.channel,
+            purpose=callback.note or "the callback the customer asked for",
+            request_id=workflow.info().workflow_id,
+            callback_id=callback.id,
+            requested_at=workflow.now(),
+        )
+        await workflow.execute_activity(
+            START_OUTBOUND_ACTIVITY_NAME,
+            request,
+            **START_OUTBOUND_ACTIVITY,
+            summary=f"{callback.channel} to {input.customer}",
+        )
+        return "started"

@@ -1,0 +1,328 @@
+"""The human side of ``ConversationWorkflow``: handoff as a state machine.
+
+``ai → handoff_pending → human → ai``. A handoff is asked for by the model
+(``handoff_to_human``), by an operator (``POST /api/conversations/{id}/handoff``) or by a
+signal from the Temporal CLI or UI::
+
+    temporal workflow signal -w conv-+14155550100 --name handoff --input '{"reason": "VIP"}'
+    temporal workflow signal -w conv-+14155550100 --name human_message --input '{"text": "Hi"}'
+    temporal workflow signal -w conv-+14155550100 --name resume --input '{}'
+
+The status changes at once (the handlers only record); the run loop then builds the package
+(profile, summary, transcript) and hands it to the configured targets: a TaskRouter task, a
+signed webhook, and on a live call ConversationRelay ``end`` with ``handoffData``, after which
+the ``<Connect action>`` callback enqueues the call. While a human has the conversation the
+model never answers: customer messages go to the human side, a human's messages go to the
+customer. If nobody takes it within ``handoff_timeout``, the customer is told and offered a
+callback, and the AI carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from switchboard.addresses import Channel
+    from switchboard.handoff import (
+        HANDOFF_PACKAGE_QUERY,
+        HANDOFF_SIGNAL,
+        HUMAN_MESSAGE_SIGNAL,
+        RESUME_SIGNAL,
+        VOICE_HANDED_OFF_SIGNAL,
+        CancelTaskRequest,
+        DeliverHandoffRequest,
+        HandoffPackage,
+        HandoffReceipt,
+        HandoffRequest,
+        HandoffState,
+        HumanMessage,
+        HumanSideEvent,
+        HumanSideEventKind,
+        PackageLine,
+        PrepareHandoffRequest,
+        ResumeRequest,
+    )
+    from switchboard.models import (
+        ConversationConfig,
+        ConversationState,
+        ConversationStatus,
+        InboundMessage,
+        Role,
+    )
+    from switchboard.voice import VoiceAction, VoiceLeg
+    from workflows.policies import HANDOFF_TARGET_ACTIVITY, PREPARE_HANDOFF_ACTIVITY
+
+_FAILURES = (ActivityError, ApplicationError)
+_PACKAGE_LINES = 100
+_PACKAGE_WAIT = timedelta(seconds=15)
+
+
+class Handoffs:
+    """Mixed into ``ConversationWorkflow``; owns the handoff state machine."""
+
+    _state: ConversationState
+    _cfg: ConversationConfig
+    _handoff_requests: list[HandoffRequest]
+    _human_outbox: list[HumanMessage]
+    _handoff_watch: asyncio.Task[None] | None
+
+    if TYPE_CHECKING:  # provided by the other parts of the workflow
+
+        def _publish(self) -> None: ...
+        def _note(self, text: str) -> None: ...
+        def _live_leg(self) -> VoiceLeg | None: ...
+        async def _perform_on_call(self, leg: VoiceLeg, actions: list[VoiceAction]) -> bool: ...
+        async def _send_text(
+            self, text: str, channel: Channel, *, key: str, role: Role = ...
+        ) -> None: ...
+        def _text_channel(self) -> Channel: ...
+
+    # --- handlers -----------------------------------------------------------------------
+
+    @workflow.signal(name=HANDOFF_SIGNAL)
+    def handoff(self, request: HandoffRequest) -> None:
+        """Hand the conversation to a human (``{"reason": "..."}``)."""
+        if request.source == "tool":  # only the workflow's own tool path may claim it
+            request = request.model_copy(update={"source": "signal"})
+        self._request_handoff(request)
+
+    @workflow.signal(name=HUMAN_MESSAGE_SIGNAL)
+    def human_message(self, message: HumanMessage) -> None:
+        """A human agent writes to the customer; the human has the conversation from now on."""
+        if self._state.status is ConversationStatus.CLOSED:
+            return
+        self._human_outbox.append(message)
+        if self._state.status is not ConversationStatus.HUMAN:
+            self._accept_handoff(f"{message.author or 'a human agent'} joined")
+
+    @workflow.signal(name=RESUME_SIGNAL)
+    def resume(self, request: ResumeRequest) -> None:
+        """Hand the conversation back to the AI; the human part stays in the transcript."""
+        if self._state.status not in (ConversationStatus.HANDOFF_PENDING, ConversationStatus.HUMAN):
+            return
+        self._finish_handoff("resumed")
+        self._note("handed back to the AI" + (f": {request.note}" if request.note else ""))
+
+    @workflow.signal(name=VOICE_HANDED_OFF_SIGNAL)
+    def voice_handed_off(self) -> None:
+        """The ``<Connect action>`` callback put the call in the human queue."""
+        if self._state.status is ConversationStatus.HANDOFF_PENDING:
+            self._accept_handoff("the call was enqueued for a human")
+
+    @workflow.query(name=HANDOFF_PACKAGE_QUERY)
+    def handoff_package(self) -> HandoffPackage | None:
+        """The package of the latest handoff (None before one was prepared)."""
+        return self._state.handoff.package if self._state.handoff else None
+
+    # --- transitions (pure state) ---------------------------------------------------------
+
+    def _request_handoff(self, request: HandoffRequest) -> bool:
+        """``ai → handoff_pending``; the run loop does the rest. False if a human has it."""
+        state = self._state
+        if state.status is not ConversationStatus.AI:
+            workflow.logger.info("handoff ignored: conversation is %s", state.status)
+            return False
+        state.handoffs += 1
+        state.status = ConversationStatus.HANDOFF_PENDING
+        state.handoff = HandoffState(
+            seq=state.handoffs,
+            reason=request.reason,
+            source=request.source,
+            requested_at=workflow.now(),
+        )
+        self._handoff_requests.append(request)
+        self._note(f"handoff to a human requested ({request.source}): {request.reason}")
+        self._publish()
+        return True
+
+    def _accept_handoff(self, what: str) -> None:
+        state = self._state
+        if state.status is ConversationStatus.AI:  # an operator stepped in unasked
+            state.handoffs += 1
+            state.handoff = HandoffState(
+                seq=state.handoffs, reason=what, source="operator", requested_at=workflow.now()
+            )
+        state.status = ConversationStatus.HUMAN
+        if state.handoff is not None and state.handoff.accepted_at is None:
+            state.handoff.accepted_at = workflow.now()
+        self._note(f"human handoff accepted: {what}")
+        self._publish()
+
+    def _finish_handoff(self, outcome: str) -> None:
+        state = self._state
+        state.status = ConversationStatus.AI
+        if state.handoff is not None:
+            state.handoff.ended_at = workflow.now()
+            state.handoff.outcome = outcome
+        self._publish()
+
+    # --- side effects (run loop) -----------------------------------------------------------
+
+    async def _hand_off(self, request: HandoffRequest) -> None:
+        """Build the package and hand it to the targets; then wait for a human, bounded."""
+        handoff = self._state.handoff
+        if handoff is None or self._state.status is not ConversationStatus.HANDOFF_PENDING:
+            return  # resumed (or taken) before we got here
+        seq = handoff.seq
+        package = await self._package(request.reason)
+        handoff.package = package
+        leg = self._live_leg()
+        if leg is not None and request.call_sid is None:
+            # An operator's handoff during a call: end the relay session ourselves; the
+            # ``<Connect action>`` callback then enqueues the call with this package.
+            end = VoiceAction(kind="end", handoff_data=package.handoff_data(), reason="handoff")
+            await self._perform_on_call(leg, [end])
+        try:
+            receipt: HandoffReceipt = await workflow.execute_activity(
+                "deliver_handoff",
+                DeliverHandoffRequest(
+                    idempotency_key=f"{workflow.info().first_execution_run_id}:handoff:{seq}",
+                    package=package,
+                    create_task=leg is None,  # a call is enqueued by TwiML, not by REST
+                ),
+                result_type=HandoffReceipt,
+                **HANDOFF_TARGET_ACTIVITY,
+                summary=f"handoff {seq} to humans",
+            )
+        except _FAILURES as exc:
+            workflow.logger.error("handoff %s not delivered: %s", seq, exc)
+            self._note(f"handoff not delivered to its target: {exc}")
+            receipt = HandoffReceipt()
+        handoff.task_sid = receipt.task_sid
+        handoff.targets = receipt.targets
+        if receipt.targets:
+            self._note(f"handoff {seq} sent to {', '.join(receipt.targets)}")
+        self._handoff_watch = asyncio.create_task(self._await_human(seq))
+
+    async def _package(self, reason: str) -> HandoffPackage:
+        state = self._state
+        lines = [
+            PackageLine(role=str(e.role), text=e.text, channel=e.channel, at=e.at)
+            for e in state.transcript
+            if e.role is not Role.SYSTEM and e.text
+        ][-_PACKAGE_LINES:]
+        request = PrepareHandoffRequest(
+            conversation_id=workflow.info().workflow_id,
+            customer=state.customer,
+            channel=state.active_channel or Channel.SMS,
+            reason=reason,
+            transcript=lines,
+        )
+        try:
+            package: HandoffPackage = await workflow.execute_activity(
+                "prepare_handoff",
+                request,
+                result_type=HandoffPackage,
+                **PREPARE_HANDOFF_ACTIVITY,
+                summary="handoff package",
+            )
+        except _FAILURES as exc:
+            workflow.logger.warning("handoff package without profile and summary: %s", exc)
+            said = [line.text for line in lines if line.role == Role.CUSTOMER][-3:]
+            package = HandoffPackage(
+                **request.model_dump(),
+                summary="Customer said: " + " / ".join(said) if said else reason,
+            )
+        return package
+
+    async def _await_human(self, seq: int) -> None:
+        """If nobody takes handoff ``seq`` in time, tell the customer and let the AI go on."""
+        try:
+            await workflow.wait_condition(
+                lambda: self._handoff_over(seq),
+                timeout=timedelta(seconds=self._cfg.handoff_timeout_seconds),
+                timeout_summary="waiting for a human",
+            )
+            return
+        except TimeoutError:
+            pass
+        handoff = self._state.handoff
+        assert handoff is not None
+        self._finish_handoff("timed_out")
+        self._note("no human took the conversation in time; back to the AI")
+        if handoff.task_sid:
+            try:
+                await workflow.execute_activity(
+                    "cancel_handoff_task",
+                    CancelTaskRequest(task_sid=handoff.task_sid, reason="no agent in time"),
+                    **HANDOFF_TARGET_ACTIVITY,
+                    summary=f"cancel task {handoff.task_sid}",
+                )
+            except _FAILURES as exc:
+                workflow.logger.warning("task %s not canceled: %s", handoff.task_sid, exc)
+        await self._tell_human_side("handoff_timeout", None, None, f"timeout:{seq}")
+        await self._send_text(
+            self._cfg.handoff_timeout_message,
+            self._text_channel(),
+            key=f"{workflow.info().first_execution_run_id}:handoff-timeout:{seq}",
+        )
+
+    def _handoff_over(self, seq: int) -> bool:
+        handoff = self._state.handoff
+        return (
+            handoff is None
+            or handoff.seq != seq
+            or self._state.status is not ConversationStatus.HANDOFF_PENDING
+        )
+
+    async def _send_human_message(self, message: HumanMessage) -> None:
+        """Send a human agent's message to the customer on their active text channel."""
+        self._state.agent_messages += 1
+        key = f"{workflow.info().first_execution_run_id}:agent:{self._state.agent_messages}"
+        await self._send_text(message.text, self._text_channel(), key=key, role=Role.AGENT)
+
+    async def _relay_to_human(self) -> None:
+        """Customer messages while a human has the conversation: to the human, never the model."""
+        messages: list[InboundMessage] = list(self._state.pending)
+        self._state.pending.clear()
+        for message in messages:
+            await self._tell_human_side(
+                "customer_message", message.body, message.channel, message.message_sid
+            )
+
+    async def _tell_human_side(
+        self, event: HumanSideEventKind, text: str | None, channel: Channel | None, key: str
+    ) -> None:
+        if not self._cfg.notify_human_side:
+            return  # operators read the transcript through the API
+        handoff = self._state.handoff
+        request = HumanSideEvent(
+            idempotency_key=f"{workflow.info().first_execution_run_id}:human-side:{key}",
+            event=event,
+            conversation_id=workflow.info().workflow_id,
+            customer=self._state.customer,
+            channel=channel,
+            text=text,
+            at=workflow.now(),
+            task_sid=handoff.task_sid if handoff else None,
+        )
+        try:
+            await workflow.execute_activity(
+                "notify_human_side",
+                request,
+                **HANDOFF_TARGET_ACTIVITY,
+                summary=f"to human: {event}",
+            )
+        except _FAILURES as exc:
+            workflow.logger.warning("human side not told of %s: %s", event, exc)
+
+    async def _package_for_call(self, seq: int) -> HandoffPackage | None:
+        """Wait (bounded) for the package of handoff ``seq``, for the call's ``handoffData``."""
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    self._handoff_over(seq)
+                    or (self._state.handoff is not None and self._state.handoff.package is not None)
+                ),
+                timeout=_PACKAGE_WAIT,
+                timeout_summary="handoff package",
+            )
+        except TimeoutError:
+            return None
+        handoff = self._state.handoff
+        return handoff.package if handoff is not None and handoff.seq == seq else None
