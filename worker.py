@@ -69,7 +69,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         llm = LLMActivities(settings, agent=agent)
         delivery = DeliveryActivities(settings, rest, outbox)
         memory = MemoryActivities(store, settings, openai_client(settings))
-        handoff = HandoffActivities(settings, http, store, openai_client(settings), outbox)
+        handoff = HandoffActivities(settings, http, store, openai_client(settings), outbox, agent)
         tools = ToolActivities(agent, http, store)
         starter = ConversationStarter(
             client, settings.temporal_task_queue, conversation_config(settings, agent)

@@ -65,7 +65,7 @@ def callback_time(text: str, now: datetime) -> datetime | None:
 
 def demo_reply(messages: list[ChatMessage]) -> str:
     """A short, deterministic reply to the last customer message(s)."""
-    if messages and messages[-1].role == "tool":
+    if messages and messages[-1].role == "tool" and messages[-1].content.startswith("Callback"):
         return f"{DEMO_MARK} {messages[-1].content.split(' Confirm')[0]}"
     user_turns = [m.content for m in messages if m.role == "user"]
     if not user_turns and messages and (purpose := _PURPOSE.search(messages[0].content)):

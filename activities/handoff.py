@@ -14,6 +14,8 @@ begun without an answer asks Twilio (``find_call``, ``find_task``) before trying
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
 import openai
 import structlog
@@ -23,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from switchboard import errors
+from switchboard.agent import Agent
 from switchboard.config import Settings
 from switchboard.handoff import (
     TASK_CHANNELS,
@@ -72,6 +75,10 @@ _CALL_PREFIX = "call:"
 _WEBHOOK_PREFIX = "webhook:"
 
 
+OUTBOUND_GREETING = "Hello! This is a call about {purpose}. Is now a good time?"
+"""What an outbound call (a callback, an operator's call) opens with."""
+
+
 class HandoffActivities:
     """Activities of human handoff and outbound calls, over one worker's shared clients.
 
@@ -87,6 +94,7 @@ class HandoffActivities:
         store: MemoryStore,
         llm: openai.AsyncOpenAI | None,
         outbox: SqliteOutbox,
+        agent: Agent | None = None,
     ) -> None:
         self._http = http
         self._store = store
@@ -113,7 +121,7 @@ class HandoffActivities:
         key = settings.gateway_api_key
         self._webhook_key = key.get_secret_value() if key is not None else ""
         self._public_base_url = settings.public_base_url
-        self._voice = VoiceOptions.from_settings(settings)
+        self._voice = VoiceOptions.from_settings(settings, agent)
 
     async def close(self) -> None:
         """Release the model client's connections."""
@@ -374,7 +382,10 @@ class HandoffActivities:
                     bound.info("call_recovered", sid=found.sid)
                     return PlacedCall(sid=found.sid, status=found.status, deduplicated=True)
             parameters = {"purpose": request.purpose} if request.purpose else None
-            twiml = connect_relay_twiml(self._public_base_url, self._voice, parameters)
+            # Our call, not theirs: open with why we are calling, not "how can I help?".
+            greeting = OUTBOUND_GREETING.format(purpose=request.purpose or "your request")
+            voice = dataclasses.replace(self._voice, welcome_greeting=greeting)
+            twiml = connect_relay_twiml(self._public_base_url, voice, parameters)
             async with heartbeating(1.0):
                 call = await self._rest.create_call(
                     {"To": request.to, "From": request.from_, "Twiml": twiml}

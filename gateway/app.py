@@ -56,7 +56,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             )
         app.state.store = store = await open_memory(settings)
         app.state.calls = LiveCalls()
-        app.state.streamer = ReplyStreamer(settings)
+        app.state.streamer = ReplyStreamer(settings, agent=agent)
         app.state.knowledge = KnowledgeLookup(store)
         app.state.gateway_queue = gateway_task_queue(settings)
         log.info(

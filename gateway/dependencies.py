@@ -15,6 +15,7 @@ from gateway.conversations import ConversationGateway
 from gateway.dedupe import RecentKeys
 from gateway.metrics import GatewayMetrics
 from gateway.signature import SignatureValidator
+from switchboard.agent import Agent
 from switchboard.config import Settings
 from switchboard.memory import MemoryStore
 
@@ -58,6 +59,13 @@ async def get_validator(request: Request) -> SignatureValidator:
     return value
 
 
+async def get_agent(request: Request) -> Agent:
+    """The business's agent (``AGENT``)."""
+    value = _state(request, "agent")
+    assert isinstance(value, Agent)
+    return value
+
+
 async def get_store(request: Request) -> MemoryStore:
     """The memory and knowledge store."""
     value = _state(request, "store")
@@ -97,6 +105,7 @@ async def operator_auth(
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[MemoryStore, Depends(get_store)]
+AgentDep = Annotated[Agent, Depends(get_agent)]
 ConversationsDep = Annotated[ConversationGateway, Depends(get_conversations)]
 MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
 RecentDep = Annotated[RecentKeys, Depends(get_recent)]

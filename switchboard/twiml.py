@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from switchboard.agent import Agent, AgentVoice
 from switchboard.config import Settings
 
 RELAY_PATH = "/twilio/relay"
@@ -31,17 +32,23 @@ class VoiceOptions:
     speech_model: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> VoiceOptions:
-        """The ``VOICE_*`` settings."""
+    def from_settings(cls, settings: Settings, agent: Agent | None = None) -> VoiceOptions:
+        """The ``VOICE_*`` settings, with what the agent sets itself taking precedence."""
+        greeting, voice = settings.voice_welcome_greeting, AgentVoice()
+        if agent is not None:
+            greeting = agent.greeting if agent.greeting is not None else greeting
+            voice = agent.voice
         return cls(
-            welcome_greeting=settings.voice_welcome_greeting or None,
-            language=settings.voice_language,
-            tts_provider=settings.voice_tts_provider,
-            voice=settings.voice_voice,
-            transcription_provider=settings.voice_transcription_provider,
+            welcome_greeting=greeting or None,
+            language=voice.language or settings.voice_language,
+            tts_provider=voice.tts_provider or settings.voice_tts_provider,
+            voice=voice.voice or settings.voice_voice,
+            transcription_provider=(
+                voice.transcription_provider or settings.voice_transcription_provider
+            ),
             interruptible=settings.voice_interruptible,
             dtmf_detection=settings.voice_dtmf_detection,
-            speech_model=settings.voice_speech_model,
+            speech_model=voice.speech_model or settings.voice_speech_model,
         )
 
 

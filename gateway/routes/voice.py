@@ -8,7 +8,7 @@ from dataclasses import replace
 import structlog
 from fastapi import APIRouter, Response, WebSocket
 
-from gateway.dependencies import ConversationsDep, MetricsDep, SettingsDep, SignedForm
+from gateway.dependencies import AgentDep, ConversationsDep, MetricsDep, SettingsDep, SignedForm
 from gateway.signature import SignatureValidator
 from gateway.voice.session import RelaySession
 from gateway.voice.twiml import RELAY_PATH, VoiceOptions, connect_relay_twiml, hangup_twiml
@@ -25,12 +25,14 @@ def _twiml(document: str) -> Response:
 
 
 @router.post("/twilio/voice")
-async def incoming_call(form: SignedForm, settings: SettingsDep, metrics: MetricsDep) -> Response:
+async def incoming_call(
+    form: SignedForm, settings: SettingsDep, metrics: MetricsDep, agent: AgentDep
+) -> Response:
     """An incoming call: connect it to our ConversationRelay socket."""
     metrics.webhooks.labels("voice", "accepted").inc()
     log.info("call_incoming", call_sid=form.get("CallSid"), direction=form.get("Direction"))
     return _twiml(
-        connect_relay_twiml(settings.public_base_url, VoiceOptions.from_settings(settings))
+        connect_relay_twiml(settings.public_base_url, VoiceOptions.from_settings(settings, agent))
     )
 
 
@@ -42,7 +44,11 @@ def _session_broke(form: dict[str, str]) -> bool:
 
 @router.post("/twilio/voice/action")
 async def relay_session_ended(
-    form: SignedForm, settings: SettingsDep, metrics: MetricsDep, conversations: ConversationsDep
+    form: SignedForm,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    conversations: ConversationsDep,
+    agent: AgentDep,
 ) -> Response:
     """The ``<Connect action>`` callback: the relay session is over.
 
@@ -66,7 +72,7 @@ async def relay_session_ended(
         reconnect=reconnect,
     )
     if reconnect:
-        options = VoiceOptions.from_settings(settings)
+        options = VoiceOptions.from_settings(settings, agent)
         options = replace(options, welcome_greeting=settings.voice_reconnect_greeting or None)
         return _twiml(connect_relay_twiml(settings.public_base_url, options))
     return _twiml(hangup_twiml())

@@ -12,15 +12,10 @@ from switchboard import tools as builtin
 from switchboard import voice_tools
 from switchboard.addresses import Channel
 from switchboard.agent.context import BoundCall
-from switchboard.models import ToolPolicy
+from switchboard.models import HANDOFF_MESSAGE, HANDOFF_TIMEOUT_MESSAGE, ToolPolicy
 
-DEFAULT_HANDOFF_MESSAGE = (
-    "I'm connecting you with a member of our team. They'll be with you shortly."
-)
-DEFAULT_HANDOFF_TIMEOUT_MESSAGE = (
-    "Sorry, no one from our team is free right now. Would you like us to call you back? "
-    "Tell me when suits you."
-)
+DEFAULT_HANDOFF_MESSAGE = HANDOFF_MESSAGE
+DEFAULT_HANDOFF_TIMEOUT_MESSAGE = HANDOFF_TIMEOUT_MESSAGE
 RESERVED_NAMES = frozenset(builtin.BUILTIN_TOOLS) | frozenset(voice_tools.SCHEMAS)
 """Names the built-in and call-control tools use; an agent's own tools cannot take them."""
 
