@@ -156,6 +156,7 @@ async def running_stack(
             tmp_path, temporal,
             **{
                 "twilio_api_base_url": twilio_url,
+                "twilio_taskrouter_base_url": twilio_url,
                 "llm_base_url": f"{llm_url}/v1",
                 "public_base_url": f"http://127.0.0.1:{port}",
                 "gateway_port": port,
