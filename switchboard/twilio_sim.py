@@ -187,12 +187,19 @@ class RelayCall:
         business: str,
         call_sid: str,
         account_sid: str = "AC" + "0" * 32,
+        direction: str = "inbound",
     ) -> RelayCall:
-        """Open the signed socket a ``<Connect><ConversationRelay>`` document names."""
+        """Open the signed socket a ``<Connect><ConversationRelay>`` document names.
+
+        ``caller`` is the customer; on an outbound call (``direction="outbound-api"``) the
+        setup names the business as ``from``.
+        """
         url = relay_url_of(twiml)
         ws = await connect(url, additional_headers={"X-Twilio-Signature": webhooks.sign_url(url)})
         call = cls(ws, call_sid)
-        await call.send(setup_frame(caller, business, call_sid, account_sid=account_sid))
+        await call.send(
+            setup_frame(caller, business, call_sid, account_sid=account_sid, direction=direction)
+        )
         return call
 
     async def send(self, frame: dict[str, object] | str) -> None:

@@ -67,6 +67,11 @@ class Outbound:
         del state.outbound_ids[:-_MAX_IDS]
         if request.callback_id:
             self._callback_fired(request.callback_id)
+        if request.channel is not Channel.VOICE:  # a call joins the channels when answered
+            if request.channel not in state.channels:
+                state.channels.append(request.channel)
+            state.active_channel = request.channel
+            self._publish()
         self._outbound.append(request)
 
     async def _start_outbound(self, request: OutboundRequest) -> None:
@@ -81,10 +86,6 @@ class Outbound:
         if channel is Channel.VOICE:
             await self._place_call(request, key)
             return
-        if channel not in state.channels:
-            state.channels.append(channel)
-        state.active_channel = channel
-        self._publish()
         template = request.template_sid if not self._window_open(channel) else None
         if template is None and request.template_sid and not request.text and not request.purpose:
             template = request.template_sid  # nothing else to send

@@ -44,8 +44,8 @@ class SetupFrame(_Frame):
 
     @property
     def caller(self) -> str:
-        """The customer's number: ``from`` on inbound calls, ``to`` on outbound ones."""
-        return self.to if self.direction.lower() == "outbound" else self.from_
+        """The customer's number: ``from`` inbound, ``to`` outbound (``outbound-api`` too)."""
+        return self.to if self.direction.lower().startswith("outbound") else self.from_
 
 
 class PromptFrame(_Frame):

@@ -237,7 +237,7 @@ class RelaySession:
             await self._say(UNAVAILABLE)
             await self._send(EndFrame())
             return
-        ours = frame.from_ if frame.direction.lower() == "outbound" else frame.to
+        ours = frame.from_ if frame.direction.lower().startswith("outbound") else frame.to
         with contextlib.suppress(InvalidAddress):
             ours = to_e164(ours)
         leg = VoiceLeg(
