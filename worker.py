@@ -96,6 +96,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                     starter.start_outbound,
                 ],
                 graceful_shutdown_timeout=timedelta(seconds=5),
+                max_cached_workflows=settings.worker_max_cached_workflows,
             )
         finally:
             await llm.close()

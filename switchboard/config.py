@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     conversation_max_history_events: int | None = None
     conversation_local_activities: bool = True
     workflow_sandbox: bool = True
+    worker_max_cached_workflows: int = 1000
 
     # Voice (ConversationRelay)
     voice_welcome_greeting: str | None = "Hello! How can I help you today?"
