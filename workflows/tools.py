@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.voice_tools import VOICE_TOOLS
 
 RUN_TOOL_ACTIVITY = "run_tool"
+PARALLEL_TOOLS_PATCH = "parallel-tools"
 _FAILURES = (ActivityError, ApplicationError)
 
 
@@ -92,6 +93,8 @@ class ToolCalls:
         ``call_sid``: the calls come from a spoken reply on that call (a handoff then ends
         the relay session through the reply's own follow-up).
         """
+        if not workflow.patched(PARALLEL_TOOLS_PATCH):  # histories from before: one by one
+            return [await self._run_tool(call, channel, call_sid) for call in calls]
         return list(
             await asyncio.gather(*(self._run_tool(call, channel, call_sid) for call in calls))
         )

@@ -150,3 +150,65 @@ async def test_memory_paths_replay_in_the_sandbox(
     await replayer().replay_workflow(history)
     if os.environ.get("RECORD_HISTORIES") in ("1", "memory"):
         (HISTORIES / "conversation-memory.json").write_text(history.to_json())
+
+
+async def test_handoff_tools_and_callbacks_replay_in_the_sandbox(
+    tmp_path: Path, temporal_server: DevServer, client: Client
+) -> None:
+    """The agent's tools, a handoff and its human side, resume, callbacks, an outbound text."""
+    async with running_stack(
+        tmp_path, temporal_server, client, agent="tests.e2e.tools_agent:agent",
+        twilio_phone_number="+15005550009", conversation_local_activities=False,
+    ) as s:  # fmt: skip
+
+        def responder(messages: list[dict[str, object]]) -> FakeReply:
+            said = last_user_text(messages)
+            if messages[-1]["role"] == "tool":
+                return FakeReply(text="Done.")
+            if "order" in said:
+                return FakeReply(tool_calls=[
+                    {"name": "lookup_order", "arguments": {"order_id": "A1"}},
+                    {"name": "flaky_inventory", "arguments": {"sku": "X"}},
+                    {"name": "lookup_order", "arguments": {}},
+                ])  # fmt: skip
+            if "human" in said:
+                return FakeReply(
+                    text="Connecting you.",
+                    tool_calls=[{"name": "handoff_to_human", "arguments": {"reason": "asked"}}],
+                )
+            if "call me" in said:
+                at = "2099-01-01T10:00:00Z"
+                return FakeReply(tool_calls=[
+                    {"name": "schedule_callback", "arguments": {"at": at, "note": "later"}},
+                ])  # fmt: skip
+            if "cancel" in said:
+                return FakeReply(tool_calls=[{"name": "cancel_callback", "arguments": {}}])
+            return FakeReply(text=f"re: {said}")
+
+        s.llm.responder = responder
+        customer = unique_customer()
+        conv = f"{s.gateway_url}/api/conversations/{conversation_id(customer)}"
+        await s.text(customer, "where is my order?")
+        await s.twilio.wait_for_messages(1, timeout=20)
+        await s.text(customer, "a human please")
+        await s.twilio.wait_for_messages(2)
+        await s.text(customer, "hello?")
+        await s.eventually(s.transcript_mentions(customer, "hello?"))
+        assert (await s.http.post(f"{conv}/messages", json={"text": "Sam here"})).is_success
+        await s.twilio.wait_for_messages(3)
+        assert (await s.http.post(f"{conv}/resume")).is_success
+        await s.text(customer, "call me back next year")
+        await s.twilio.wait_for_messages(4)
+        await s.text(customer, "cancel it")
+        await s.twilio.wait_for_messages(5)
+        outbound = {"to": customer, "channel": "sms", "text": "One more thing"}
+        assert (await s.http.post(f"{s.gateway_url}/api/conversations", json=outbound)).is_success
+        await s.twilio.wait_for_messages(6)
+        handle = client.get_workflow_handle(conversation_id(customer))
+        await handle.signal(ConversationWorkflow.close, CloseRequest(reason="test"))
+        await handle.result()
+        history = await handle.fetch_history()
+
+    await replayer().replay_workflow(history)
+    if os.environ.get("RECORD_HISTORIES") in ("1", "handoff"):
+        (HISTORIES / "conversation-handoff.json").write_text(history.to_json())
