@@ -12,6 +12,7 @@ COPY switchboard ./switchboard
 COPY workflows ./workflows
 COPY activities ./activities
 COPY gateway ./gateway
+COPY examples ./examples
 COPY worker.py ./
 RUN uv sync --frozen --no-dev
 

@@ -108,6 +108,7 @@ class ConversationWorkflow(ConversationMemory, Handoffs, Callbacks, Outbound, To
         if self._state.started_at is None:
             self._state.started_at = workflow.now()
         self._publish()
+        self._resume_handoff_watch()
         idle_watch = asyncio.create_task(self._watch_idle())
         while True:
             await workflow.wait_condition(
@@ -312,7 +313,7 @@ class ConversationWorkflow(ConversationMemory, Handoffs, Callbacks, Outbound, To
             self._mark_answered(answering)
             why = "customer opted out" if self._state.opted_out else f"no {channel} number set"
             state_ops.record_reply(
-                self._state, Role.SYSTEM, f"message withheld: {why}", channel, now
+                self._state, Role.SYSTEM, f"reply withheld: {why}", channel, now
             )
             return
         request = SendMessageRequest(

@@ -230,19 +230,26 @@ class Handoffs:
             )
         return package
 
+    def _resume_handoff_watch(self) -> None:
+        """A run that starts with a handoff pending (continue-as-new) keeps waiting for it."""
+        handoff = self._state.handoff
+        if self._state.status is ConversationStatus.HANDOFF_PENDING and handoff is not None:
+            self._handoff_watch = asyncio.create_task(self._await_human(handoff.seq))
+
     async def _await_human(self, seq: int) -> None:
         """If nobody takes handoff ``seq`` in time, tell the customer and let the AI go on."""
+        handoff = self._state.handoff
+        assert handoff is not None
+        deadline = handoff.requested_at + timedelta(seconds=self._cfg.handoff_timeout_seconds)
         try:
             await workflow.wait_condition(
                 lambda: self._handoff_over(seq),
-                timeout=timedelta(seconds=self._cfg.handoff_timeout_seconds),
+                timeout=max(deadline - workflow.now(), timedelta(seconds=1)),
                 timeout_summary="waiting for a human",
             )
             return
         except TimeoutError:
             pass
-        handoff = self._state.handoff
-        assert handoff is not None
         self._finish_handoff("timed_out")
         self._note("no human took the conversation in time; back to the AI")
         if handoff.task_sid:

@@ -14,7 +14,11 @@ from xml.etree import ElementTree
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.handoff import HANDOFF_KEY_ATTRIBUTE, HANDOFF_SUMMARY_INSTRUCTIONS
+from activities.handoff import (
+    HANDOFF_KEY_ATTRIBUTE,
+    HANDOFF_SUMMARY_INSTRUCTIONS,
+    OUTBOUND_GREETING,
+)
 from switchboard import errors
 from switchboard.addresses import Channel
 from switchboard.handoff import (
@@ -365,7 +369,9 @@ async def test_place_call_connects_the_relay_with_the_purpose(h: Harness) -> Non
     )
     relay = connect.find("ConversationRelay")
     assert relay is not None and relay.get("url") == "wss://switchboard.example/twilio/relay"
-    assert relay.get("welcomeGreeting") == "Hello! How can I help you today?"
+    assert relay.get("welcomeGreeting") == OUTBOUND_GREETING.format(
+        purpose="Confirm Tuesday's 3 pm visit"
+    )
     assert [p.attrib for p in relay.findall("Parameter")] == [
         {"name": "purpose", "value": "Confirm Tuesday's 3 pm visit"}
     ]
