@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 
-from switchboard.handoff import OUTBOUND_SIGNAL, OutboundRequest
+from switchboard.handoff import OUTBOUND_SIGNAL, START_OUTBOUND_ACTIVITY, OutboundRequest
 from switchboard.models import ConversationConfig
 from workflows.starting import signal_with_start
 
@@ -18,7 +18,7 @@ class ConversationStarter:
         self._task_queue = task_queue
         self._config = config
 
-    @activity.defn(name="start_outbound")
+    @activity.defn(name=START_OUTBOUND_ACTIVITY)
     async def start_outbound(self, request: OutboundRequest) -> None:
         """Open (or reach) the customer's conversation with an ``outbound`` request.
 

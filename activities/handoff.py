@@ -28,6 +28,11 @@ from switchboard import errors
 from switchboard.agent import Agent
 from switchboard.config import Settings
 from switchboard.handoff import (
+    CANCEL_HANDOFF_TASK_ACTIVITY,
+    DELIVER_HANDOFF_ACTIVITY,
+    NOTIFY_HUMAN_SIDE_ACTIVITY,
+    PLACE_CALL_ACTIVITY,
+    PREPARE_HANDOFF_ACTIVITY,
     TASK_CHANNELS,
     CancelTaskRequest,
     DeliverHandoffRequest,
@@ -49,12 +54,6 @@ from switchboard.twiml import VoiceOptions, connect_relay_twiml
 from switchboard.webhooks import WebhookError, post_signed
 
 log = structlog.get_logger(__name__)
-
-PREPARE_HANDOFF_ACTIVITY = "prepare_handoff"
-DELIVER_HANDOFF_ACTIVITY = "deliver_handoff"
-NOTIFY_HUMAN_SIDE_ACTIVITY = "notify_human_side"
-CANCEL_HANDOFF_TASK_ACTIVITY = "cancel_handoff_task"
-PLACE_CALL_ACTIVITY = "place_call"
 
 HANDOFF_KEY_ATTRIBUTE = "switchboard_handoff_key"
 """Task attribute holding the delivery's idempotency key, so a retry can find its task."""

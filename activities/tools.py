@@ -26,12 +26,11 @@ from temporalio.exceptions import ApplicationError
 from activities.heartbeat import heartbeating
 from switchboard.agent import Agent, ToolContext, ToolError
 from switchboard.memory import MemoryStore
-from switchboard.models import ToolInvocation, ToolResult
+from switchboard.models import RUN_TOOL_ACTIVITY, ToolInvocation, ToolResult
 from switchboard.tools import InvalidToolArguments
 
 log = structlog.get_logger(__name__)
 
-RUN_TOOL_ACTIVITY = "run_tool"
 TOOL_FAILED = "ToolFailed"
 TOOL_TIMEOUT = "ToolTimeout"
 

@@ -33,6 +33,14 @@ HANDOFF_PACKAGE_QUERY = "handoff_package"
 SNAPSHOT_UPDATE = "snapshot"
 """An update that answers ``describe`` after every signal sent before it has been applied."""
 
+PREPARE_HANDOFF_ACTIVITY = "prepare_handoff"
+DELIVER_HANDOFF_ACTIVITY = "deliver_handoff"
+NOTIFY_HUMAN_SIDE_ACTIVITY = "notify_human_side"
+CANCEL_HANDOFF_TASK_ACTIVITY = "cancel_handoff_task"
+PLACE_CALL_ACTIVITY = "place_call"
+START_OUTBOUND_ACTIVITY = "start_outbound"
+"""Activity names: the workflow schedules them by name; the worker registers them."""
+
 TASK_CHANNELS: dict[Channel, str] = {
     Channel.VOICE: "voice",
     Channel.SMS: "sms",

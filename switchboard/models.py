@@ -125,6 +125,10 @@ class ToolPolicy(BaseModel):
     )
 
 
+RUN_TOOL_ACTIVITY = "run_tool"
+"""The activity that runs one of the agent's own tools."""
+
+
 class ToolInvocation(BaseModel):
     """Input of the ``run_tool`` activity: one tool call, with what may be injected into it."""
 

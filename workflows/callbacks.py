@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.addresses import Channel
     from switchboard.handoff import (
         CANCEL_CALLBACK_SIGNAL,
+        START_OUTBOUND_ACTIVITY,
         CallbackInput,
         CancelCallbackRequest,
         OutboundRequest,
@@ -28,9 +29,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from switchboard.models import ConversationState
     from switchboard.tools import ScheduleCallbackArgs
-    from workflows.policies import START_OUTBOUND_ACTIVITY
+    from workflows.policies import START_OUTBOUND_POLICY
 
-START_OUTBOUND_ACTIVITY_NAME = "start_outbound"
 _FAILURES = (ActivityError, ApplicationError)
 _MAX_KEPT = 20
 
@@ -153,9 +153,9 @@ class CallbackWorkflow:
             requested_at=workflow.now(),
         )
         await workflow.execute_activity(
-            START_OUTBOUND_ACTIVITY_NAME,
+            START_OUTBOUND_ACTIVITY,
             request,
-            **START_OUTBOUND_ACTIVITY,
+            **START_OUTBOUND_POLICY,
             summary=f"{callback.channel} to {input.customer}",
         )
         return "started"

@@ -312,9 +312,7 @@ class ConversationWorkflow(ConversationMemory, Handoffs, Callbacks, Outbound, To
         if self._state.opted_out or sender is None:
             self._mark_answered(answering)
             why = "customer opted out" if self._state.opted_out else f"no {channel} number set"
-            state_ops.record_reply(
-                self._state, Role.SYSTEM, f"reply withheld: {why}", channel, now
-            )
+            state_ops.record_reply(self._state, Role.SYSTEM, f"reply withheld: {why}", channel, now)
             return
         request = SendMessageRequest(
             idempotency_key=key,

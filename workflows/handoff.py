@@ -29,9 +29,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from switchboard.addresses import Channel
     from switchboard.handoff import (
+        CANCEL_HANDOFF_TASK_ACTIVITY,
+        DELIVER_HANDOFF_ACTIVITY,
         HANDOFF_PACKAGE_QUERY,
         HANDOFF_SIGNAL,
         HUMAN_MESSAGE_SIGNAL,
+        NOTIFY_HUMAN_SIDE_ACTIVITY,
+        PREPARE_HANDOFF_ACTIVITY,
         RESUME_SIGNAL,
         VOICE_HANDED_OFF_SIGNAL,
         CancelTaskRequest,
@@ -55,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
         Role,
     )
     from switchboard.voice import VoiceAction, VoiceLeg
-    from workflows.policies import HANDOFF_TARGET_ACTIVITY, PREPARE_HANDOFF_ACTIVITY
+    from workflows.policies import HANDOFF_TARGET_POLICY, PREPARE_HANDOFF_POLICY
 
 _FAILURES = (ActivityError, ApplicationError)
 _PACKAGE_LINES = 100
@@ -179,14 +183,14 @@ class Handoffs:
             await self._perform_on_call(leg, [end])
         try:
             receipt: HandoffReceipt = await workflow.execute_activity(
-                "deliver_handoff",
+                DELIVER_HANDOFF_ACTIVITY,
                 DeliverHandoffRequest(
                     idempotency_key=f"{workflow.info().first_execution_run_id}:handoff:{seq}",
                     package=package,
                     create_task=leg is None,  # a call is enqueued by TwiML, not by REST
                 ),
                 result_type=HandoffReceipt,
-                **HANDOFF_TARGET_ACTIVITY,
+                **HANDOFF_TARGET_POLICY,
                 summary=f"handoff {seq} to humans",
             )
         except _FAILURES as exc:
@@ -215,10 +219,10 @@ class Handoffs:
         )
         try:
             package: HandoffPackage = await workflow.execute_activity(
-                "prepare_handoff",
+                PREPARE_HANDOFF_ACTIVITY,
                 request,
                 result_type=HandoffPackage,
-                **PREPARE_HANDOFF_ACTIVITY,
+                **PREPARE_HANDOFF_POLICY,
                 summary="handoff package",
             )
         except _FAILURES as exc:
@@ -255,9 +259,9 @@ class Handoffs:
         if handoff.task_sid:
             try:
                 await workflow.execute_activity(
-                    "cancel_handoff_task",
+                    CANCEL_HANDOFF_TASK_ACTIVITY,
                     CancelTaskRequest(task_sid=handoff.task_sid, reason="no agent in time"),
-                    **HANDOFF_TARGET_ACTIVITY,
+                    **HANDOFF_TARGET_POLICY,
                     summary=f"cancel task {handoff.task_sid}",
                 )
             except _FAILURES as exc:
@@ -310,9 +314,9 @@ class Handoffs:
         )
         try:
             await workflow.execute_activity(
-                "notify_human_side",
+                NOTIFY_HUMAN_SIDE_ACTIVITY,
                 request,
-                **HANDOFF_TARGET_ACTIVITY,
+                **HANDOFF_TARGET_POLICY,
                 summary=f"to human: {event}",
             )
         except _FAILURES as exc:

@@ -19,12 +19,13 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.addresses import Channel
     from switchboard.handoff import (
         OUTBOUND_SIGNAL,
+        PLACE_CALL_ACTIVITY,
         OutboundRequest,
         PlaceCallRequest,
         PlacedCall,
     )
     from switchboard.models import ConversationConfig, ConversationState, Role
-    from workflows.policies import HANDOFF_TARGET_ACTIVITY
+    from workflows.policies import HANDOFF_TARGET_POLICY
 
 _FAILURES = (ActivityError, ApplicationError)
 WHATSAPP_WINDOW = timedelta(hours=24)
@@ -118,7 +119,7 @@ class Outbound:
             return
         try:
             placed: PlacedCall = await workflow.execute_activity(
-                "place_call",
+                PLACE_CALL_ACTIVITY,
                 PlaceCallRequest(
                     idempotency_key=key,
                     conversation_id=workflow.info().workflow_id,
@@ -127,7 +128,7 @@ class Outbound:
                     purpose=request.purpose,
                 ),
                 result_type=PlacedCall,
-                **HANDOFF_TARGET_ACTIVITY,
+                **HANDOFF_TARGET_POLICY,
                 summary=f"call {request.to}",
             )
         except _FAILURES as exc:

@@ -84,7 +84,7 @@ RECORD_ACTIVITY: dict[str, Any] = {
 }
 """The record of a closing conversation: retried until stored (its writes are idempotent)."""
 
-PREPARE_HANDOFF_ACTIVITY: dict[str, Any] = {
+PREPARE_HANDOFF_POLICY: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
     "schedule_to_close_timeout": timedelta(seconds=60),
     "retry_policy": RetryPolicy(maximum_attempts=2),
@@ -92,7 +92,7 @@ PREPARE_HANDOFF_ACTIVITY: dict[str, Any] = {
 """The handoff package (profile and summary): a human is waiting, so a short budget; on
 failure the workflow builds the package itself with a plain summary."""
 
-HANDOFF_TARGET_ACTIVITY: dict[str, Any] = {
+HANDOFF_TARGET_POLICY: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=20),
     "schedule_to_close_timeout": timedelta(minutes=10),
     "retry_policy": RetryPolicy(
@@ -104,7 +104,7 @@ HANDOFF_TARGET_ACTIVITY: dict[str, Any] = {
 }
 """TaskRouter tasks, webhook posts and outbound calls: retried (idempotently) for minutes."""
 
-START_OUTBOUND_ACTIVITY: dict[str, Any] = {
+START_OUTBOUND_POLICY: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=10),
     "schedule_to_close_timeout": timedelta(hours=1),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),

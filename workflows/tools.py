@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.addresses import Channel
     from switchboard.handoff import HandoffRequest
     from switchboard.models import (
+        RUN_TOOL_ACTIVITY,
         ConversationConfig,
         ConversationState,
         ToolCall,
@@ -47,7 +48,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from switchboard.voice_tools import VOICE_TOOLS
 
-RUN_TOOL_ACTIVITY = "run_tool"
 PARALLEL_TOOLS_PATCH = "parallel-tools"
 _FAILURES = (ActivityError, ApplicationError)
 
