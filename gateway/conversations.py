@@ -242,7 +242,10 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
         """
         clauses = ["WorkflowType = 'ConversationWorkflow'"]
-        clauses.append("ExecutionStatus != 'Running'" if closed else "ExecutionStatus = 'Running'")
+        if closed:  # a run that continued as new is not closed: its successor runs
+            clauses.append("ExecutionStatus != 'Running' AND ExecutionStatus != 'ContinuedAsNew'")
+        else:
+            clauses.append("ExecutionStatus = 'Running'")
         if status is not None and not closed:
             clauses.append(f"{sa.CONVERSATION_STATUS.name} = '{status}'")
         if channel is not None:
@@ -340,8 +343,9 @@ class ConversationGateway:
                     HANDOFF_PACKAGE_QUERY, result_type=HandoffPackage
                 )
                 return package
-        except (RPCError, WorkflowQueryFailedError):
-            return None
+        except (RPCError, WorkflowQueryFailedError, TemporalUnavailable) as exc:
+            log.warning("handoff_package_unavailable", customer=customer, error=str(exc))
+            return None  # the call is still enqueued, with what its HandoffData carries
 
     async def call_enqueued(self, customer: str) -> None:
         """Tell the conversation its call went to the human queue (best effort)."""

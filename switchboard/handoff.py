@@ -57,6 +57,7 @@ class HandoffRequest(BaseModel):
     call_sid: str | None = Field(
         default=None, description="set when the call's own reply ends the relay session"
     )
+    seq: int | None = Field(default=None, description="the handoff it became (set by the workflow)")
 
 
 class HumanMessage(BaseModel):

@@ -200,6 +200,7 @@ class ConversationState(BaseModel):
     handoffs: int = 0
     agent_messages: int = 0
     callbacks: list[ScheduledCallback] = Field(default_factory=list)
+    callbacks_made: int = 0
     outbound_ids: list[str] = Field(default_factory=list)
     purpose: str | None = Field(default=None, description="why we started this conversation")
 

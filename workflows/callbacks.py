@@ -53,7 +53,10 @@ def parse_callback_time(text: str, now: datetime) -> datetime:
         ) from exc
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return max(at.astimezone(UTC), now)
+    try:
+        return max(at.astimezone(UTC), now)
+    except (OverflowError, ValueError) as exc:  # year 1 or 9999 with an offset
+        raise InvalidCallbackTime(f"{text!r} is out of range") from exc
 
 
 class Callbacks:
@@ -73,7 +76,8 @@ class Callbacks:
         except InvalidCallbackTime as exc:
             return f"Error: {exc}"
         state = self._state
-        number = len(state.callbacks) + 1
+        state.callbacks_made += 1  # before any await: parallel calls get their own ids
+        number = state.callbacks_made
         callback = ScheduledCallback(
             id=f"cb-{number}",
             workflow_id=f"callback-{state.customer}-{workflow.uuid4().hex[:12]}",
@@ -123,9 +127,9 @@ class Callbacks:
         """Cancel a scheduled callback (every one when ``callback_id`` is empty)."""
         await self._cancel_callbacks(request.callback_id)
 
-    def _callback_fired(self, callback_id: str) -> None:
+    def _callback_fired(self, workflow_id: str) -> None:
         for callback in self._state.callbacks:
-            if callback.id == callback_id:
+            if callback.workflow_id == workflow_id:
                 callback.status = "done"
 
 

@@ -142,6 +142,7 @@ class ConversationWorkflow(ConversationMemory, Handoffs, Callbacks, Outbound, To
         idle_watch.cancel()
         await self._end_calls(self._close_reason or "idle")
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._finish_operator_work()
         if self._state.pending:
             # A text arrived while we were closing: it starts the next run, not the void.
             await self._continue_as_new()
@@ -174,8 +175,11 @@ class ConversationWorkflow(ConversationMemory, Handoffs, Callbacks, Outbound, To
         reply = await draft
         ended_by, self._turn_end = self._turn_end, None
         if self._state.status is not ConversationStatus.AI and ended_by != "handoff":
-            # A human took over while the model was writing: the texts go to the human.
-            return
+            handoff = self._state.handoff
+            if handoff is None or handoff.source != "tool" or handoff.requested_at < first_at:
+                return  # a human took over while the model was writing: texts go to them
+            # A draft of this turn handed off, then a newer text replaced it: say so.
+            reply, ended_by = self._cfg.handoff_message, "handoff"
         await self._deliver(turn, reply, answering[-1].channel, [m.message_sid for m in answering])
         if ended_by is not None and ended_by != "handoff" and self._close_reason is None:
             self._close_reason = ended_by  # end_conversation: after the goodbye went out
@@ -242,6 +246,17 @@ class ConversationWorkflow(ConversationMemory, Handoffs, Callbacks, Outbound, To
             return f"Hello! We're getting in touch about: {purpose}" if purpose else "Hello!"
         return reply.text or f"Hello! We're getting in touch about: {purpose}"
 
+    async def _finish_operator_work(self) -> None:
+        """Before closing: what operators and callbacks asked for still goes out."""
+        while self._human_outbox or self._outbound:
+            if self._human_outbox:
+                await self._send_human_message(self._human_outbox.pop(0))
+            else:
+                await self._start_outbound(self._outbound.pop(0))
+        if self._state.status is not ConversationStatus.AI and self._state.handoff is not None:
+            self._state.handoff.outcome = self._state.handoff.outcome or "closed"
+            await self._withdraw("closed")
+
     async def _serve_humans(self) -> None:
         """Handoff requests first (the package), then human agents' messages."""
         if self._handoff_requests:
@@ -304,11 +319,15 @@ class ConversationWorkflow(ConversationMemory, Handoffs, Callbacks, Outbound, To
         turn: int | None = None,
         content_sid: str | None = None,
         content_variables: dict[str, str] | None = None,
+        sender: str | None = None,
     ) -> None:
-        """Send one message to the customer (exactly once per ``key``) and record it."""
+        """Send one message to the customer (exactly once per ``key``) and record it.
+
+        ``sender``: our address to send from; by default the one the customer wrote to.
+        """
         answering = answering or []
         now = workflow.now()
-        sender = self._business_address(channel)
+        sender = sender or self._business_address(channel)
         if self._state.opted_out or sender is None:
             self._mark_answered(answering)
             why = "customer opted out" if self._state.opted_out else f"no {channel} number set"
@@ -360,6 +379,14 @@ class ConversationWorkflow(ConversationMemory, Handoffs, Callbacks, Outbound, To
         return self._cfg.callback_number or self._state.business_addresses.get(
             Channel.VOICE if channel is Channel.SMS else Channel.SMS
         )
+
+    def _outbound_sender(self, channel: Channel) -> str | None:
+        """Our sender for conversations we start: the configured number, else the known one."""
+        if channel is Channel.WHATSAPP and self._cfg.whatsapp_number:
+            return channel_address(self._cfg.whatsapp_number, channel)
+        if channel is not Channel.WHATSAPP and self._cfg.callback_number:
+            return self._cfg.callback_number
+        return self._business_address(channel)
 
     def _text_channel(self) -> Channel:
         """Where to write to the customer: the active channel, or their text channel on a call."""

@@ -59,11 +59,15 @@ with workflow.unsafe.imports_passed_through():
         Role,
     )
     from switchboard.voice import VoiceAction, VoiceLeg
-    from workflows.policies import HANDOFF_TARGET_POLICY, PREPARE_HANDOFF_POLICY
+    from workflows.policies import (
+        HANDOFF_TARGET_POLICY,
+        HUMAN_SIDE_POLICY,
+        PREPARE_HANDOFF_POLICY,
+    )
 
 _FAILURES = (ActivityError, ApplicationError)
 _PACKAGE_LINES = 100
-_PACKAGE_WAIT = timedelta(seconds=15)
+_PACKAGE_WAIT = timedelta(seconds=8)  # the caller hears the reply meanwhile
 
 
 class Handoffs:
@@ -105,12 +109,13 @@ class Handoffs:
             self._accept_handoff(f"{message.author or 'a human agent'} joined")
 
     @workflow.signal(name=RESUME_SIGNAL)
-    def resume(self, request: ResumeRequest) -> None:
+    async def resume(self, request: ResumeRequest) -> None:
         """Hand the conversation back to the AI; the human part stays in the transcript."""
         if self._state.status not in (ConversationStatus.HANDOFF_PENDING, ConversationStatus.HUMAN):
             return
         self._finish_handoff("resumed")
         self._note("handed back to the AI" + (f": {request.note}" if request.note else ""))
+        await self._withdraw("resumed")
 
     @workflow.signal(name=VOICE_HANDED_OFF_SIGNAL)
     def voice_handed_off(self) -> None:
@@ -139,7 +144,7 @@ class Handoffs:
             source=request.source,
             requested_at=workflow.now(),
         )
-        self._handoff_requests.append(request)
+        self._handoff_requests.append(request.model_copy(update={"seq": state.handoffs}))
         self._note(f"handoff to a human requested ({request.source}): {request.reason}")
         self._publish()
         return True
@@ -170,24 +175,32 @@ class Handoffs:
     async def _hand_off(self, request: HandoffRequest) -> None:
         """Build the package and hand it to the targets; then wait for a human, bounded."""
         handoff = self._state.handoff
-        if handoff is None or self._state.status is not ConversationStatus.HANDOFF_PENDING:
-            return  # resumed (or taken) before we got here
+        if (
+            handoff is None
+            or request.seq not in (None, handoff.seq)
+            or self._handoff_over(handoff.seq)
+        ):
+            return  # resumed (or taken, or superseded) before we got here
         seq = handoff.seq
+        self._handoff_watch = asyncio.create_task(self._await_human(seq))
         package = await self._package(request.reason)
         handoff.package = package
+        if self._handoff_over(seq):
+            return  # resumed while the package was being prepared: nothing to withdraw yet
         leg = self._live_leg()
+        enqueued = leg is not None or request.call_sid is not None
         if leg is not None and request.call_sid is None:
             # An operator's handoff during a call: end the relay session ourselves; the
             # ``<Connect action>`` callback then enqueues the call with this package.
             end = VoiceAction(kind="end", handoff_data=package.handoff_data(), reason="handoff")
-            await self._perform_on_call(leg, [end])
+            enqueued = await self._perform_on_call(leg, [end])
         try:
             receipt: HandoffReceipt = await workflow.execute_activity(
                 DELIVER_HANDOFF_ACTIVITY,
                 DeliverHandoffRequest(
                     idempotency_key=f"{workflow.info().first_execution_run_id}:handoff:{seq}",
                     package=package,
-                    create_task=leg is None,  # a call is enqueued by TwiML, not by REST
+                    create_task=not enqueued,  # a call is enqueued by TwiML, not by REST
                 ),
                 result_type=HandoffReceipt,
                 **HANDOFF_TARGET_POLICY,
@@ -201,22 +214,11 @@ class Handoffs:
         handoff.targets = receipt.targets
         if receipt.targets:
             self._note(f"handoff {seq} sent to {', '.join(receipt.targets)}")
-        self._handoff_watch = asyncio.create_task(self._await_human(seq))
+        if self._handoff_over(seq) and handoff.accepted_at is None:
+            await self._withdraw(handoff.outcome or "resumed")  # resumed during delivery
 
     async def _package(self, reason: str) -> HandoffPackage:
-        state = self._state
-        lines = [
-            PackageLine(role=str(e.role), text=e.text, channel=e.channel, at=e.at)
-            for e in state.transcript
-            if e.role is not Role.SYSTEM and e.text
-        ][-_PACKAGE_LINES:]
-        request = PrepareHandoffRequest(
-            conversation_id=workflow.info().workflow_id,
-            customer=state.customer,
-            channel=state.active_channel or Channel.SMS,
-            reason=reason,
-            transcript=lines,
-        )
+        request = self._package_request(reason)
         try:
             package: HandoffPackage = await workflow.execute_activity(
                 PREPARE_HANDOFF_ACTIVITY,
@@ -227,12 +229,30 @@ class Handoffs:
             )
         except _FAILURES as exc:
             workflow.logger.warning("handoff package without profile and summary: %s", exc)
-            said = [line.text for line in lines if line.role == Role.CUSTOMER][-3:]
-            package = HandoffPackage(
-                **request.model_dump(),
-                summary="Customer said: " + " / ".join(said) if said else reason,
-            )
+            package = self._plain_package(reason)
         return package
+
+    def _package_request(self, reason: str) -> PrepareHandoffRequest:
+        state = self._state
+        lines = [
+            PackageLine(role=str(e.role), text=e.text, channel=e.channel, at=e.at)
+            for e in state.transcript
+            if e.role is not Role.SYSTEM and e.text
+        ][-_PACKAGE_LINES:]
+        return PrepareHandoffRequest(
+            conversation_id=workflow.info().workflow_id,
+            customer=state.customer,
+            channel=state.active_channel or Channel.SMS,
+            reason=reason,
+            transcript=lines,
+        )
+
+    def _plain_package(self, reason: str) -> HandoffPackage:
+        """The package without the model's summary or the profile (what the workflow knows)."""
+        request = self._package_request(reason)
+        said = [line.text for line in request.transcript if line.role == Role.CUSTOMER][-3:]
+        summary = "Customer said: " + " / ".join(said) if said else reason
+        return HandoffPackage(**request.model_dump(), summary=summary)
 
     def _resume_handoff_watch(self) -> None:
         """A run that starts with a handoff pending (continue-as-new) keeps waiting for it."""
@@ -256,22 +276,32 @@ class Handoffs:
             pass
         self._finish_handoff("timed_out")
         self._note("no human took the conversation in time; back to the AI")
-        if handoff.task_sid:
-            try:
-                await workflow.execute_activity(
-                    CANCEL_HANDOFF_TASK_ACTIVITY,
-                    CancelTaskRequest(task_sid=handoff.task_sid, reason="no agent in time"),
-                    **HANDOFF_TARGET_POLICY,
-                    summary=f"cancel task {handoff.task_sid}",
-                )
-            except _FAILURES as exc:
-                workflow.logger.warning("task %s not canceled: %s", handoff.task_sid, exc)
-        await self._tell_human_side("handoff_timeout", None, None, f"timeout:{seq}")
+        await self._withdraw("timed_out")
         await self._send_text(
             self._cfg.handoff_timeout_message,
             self._text_channel(),
             key=f"{workflow.info().first_execution_run_id}:handoff-timeout:{seq}",
         )
+
+    async def _withdraw(self, outcome: str) -> None:
+        """A handoff nobody took is over: cancel its task, tell the human side."""
+        handoff = self._state.handoff
+        if handoff is None:
+            return
+        if handoff.task_sid and handoff.accepted_at is None:
+            try:
+                await workflow.execute_activity(
+                    CANCEL_HANDOFF_TASK_ACTIVITY,
+                    CancelTaskRequest(task_sid=handoff.task_sid, reason=outcome),
+                    **HANDOFF_TARGET_POLICY,
+                    summary=f"cancel task {handoff.task_sid}",
+                )
+            except _FAILURES as exc:
+                workflow.logger.warning("task %s not canceled: %s", handoff.task_sid, exc)
+        event: HumanSideEventKind = "handoff_timeout" if outcome == "timed_out" else "resumed"
+        if outcome == "closed":
+            event = "closed"
+        await self._tell_human_side(event, None, None, f"{event}:{handoff.seq}")
 
     def _handoff_over(self, seq: int) -> bool:
         handoff = self._state.handoff
@@ -316,7 +346,7 @@ class Handoffs:
             await workflow.execute_activity(
                 NOTIFY_HUMAN_SIDE_ACTIVITY,
                 request,
-                **HANDOFF_TARGET_POLICY,
+                **HUMAN_SIDE_POLICY,
                 summary=f"to human: {event}",
             )
         except _FAILURES as exc:

@@ -44,8 +44,8 @@ class Outbound:
 
         def _note(self, text: str) -> None: ...
         def _publish(self) -> None: ...
-        def _callback_fired(self, callback_id: str) -> None: ...
-        def _business_address(self, channel: Channel) -> str | None: ...
+        def _callback_fired(self, workflow_id: str) -> None: ...
+        def _outbound_sender(self, channel: Channel) -> str | None: ...
         async def _opening(self, purpose: str, channel: Channel) -> str: ...
         async def _send_text(
             self,
@@ -56,6 +56,7 @@ class Outbound:
             role: Role = ...,
             content_sid: str | None = ...,
             content_variables: dict[str, str] | None = ...,
+            sender: str | None = ...,
         ) -> None: ...
 
     @workflow.signal(name=OUTBOUND_SIGNAL)
@@ -67,7 +68,7 @@ class Outbound:
         state.outbound_ids.append(request.request_id)
         del state.outbound_ids[:-_MAX_IDS]
         if request.callback_id:
-            self._callback_fired(request.callback_id)
+            self._callback_fired(request.request_id)  # a callback's request id: its workflow
         if request.channel is not Channel.VOICE:  # a call joins the channels when answered
             if request.channel not in state.channels:
                 state.channels.append(request.channel)
@@ -97,10 +98,11 @@ class Outbound:
                 key=key,
                 content_sid=template,
                 content_variables=request.template_variables,
+                sender=self._outbound_sender(channel),
             )
             return
         text = request.text or await self._opening(request.purpose or "", channel)
-        await self._send_text(text, channel, key=key)
+        await self._send_text(text, channel, key=key, sender=self._outbound_sender(channel))
 
     def _window_open(self, channel: Channel) -> bool:
         """Whether free-form messages may go out: always on SMS; 24 h after the customer's."""
@@ -113,7 +115,7 @@ class Outbound:
         )
 
     async def _place_call(self, request: OutboundRequest, key: str) -> None:
-        number = self._business_address(Channel.VOICE)
+        number = self._outbound_sender(Channel.VOICE)
         if number is None:
             self._note("outbound call not placed: set TWILIO_PHONE_NUMBER")
             return

@@ -110,3 +110,11 @@ START_OUTBOUND_POLICY: dict[str, Any] = {
     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
 }
 """A due callback starting its conversation: retried until Temporal takes the signal."""
+
+HUMAN_SIDE_POLICY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "schedule_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=5)),
+}
+"""News for the human side's webhook: a short budget, so a webhook that is down never holds
+up the conversation (the transcript in the API has everything)."""

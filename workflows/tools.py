@@ -128,6 +128,11 @@ class ToolCalls:
         except _FAILURES as exc:
             workflow.logger.warning("tool %s failed: %s", call.name, exc)
             return f"Error: {call.name} is unavailable right now"
+        except workflow.NondeterminismError:
+            raise
+        except Exception as exc:  # a bug in a built-in must not fail the workflow task
+            workflow.logger.error("tool %s broke: %r", call.name, exc)
+            return f"Error: {call.name} failed"
 
     async def _agent_tool(self, call: ToolCall, channel: Channel) -> str:
         policy = next((p for p in self._cfg.tools if p.name == call.name), None)

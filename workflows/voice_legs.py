@@ -104,6 +104,7 @@ class VoiceLegs:
             self, calls: list[ToolCall], channel: Channel, call_sid: str | None = None
         ) -> list[str]: ...
         async def _package_for_call(self, seq: int) -> HandoffPackage | None: ...
+        def _plain_package(self, reason: str) -> HandoffPackage: ...
 
     # --- legs ---------------------------------------------------------------------------
 
@@ -314,12 +315,16 @@ class VoiceLegs:
         self._publish()
         if not others:
             return VoiceFollowUp(actions=actions)
-        handoffs = self._state.handoffs
+        handoffs, turn_end = self._state.handoffs, self._turn_end
         results = await self._run_tool_calls(others, Channel.VOICE, call_sid=outcome.call_sid)
+        self._turn_end = turn_end  # a text turn's marker, not the call's
         if self._state.handoffs != handoffs:  # this reply handed the call to a human
-            self._turn_end = None
             package = await self._package_for_call(self._state.handoffs)
-            data = package.handoff_data() if package is not None else None
+            if package is None:  # the summary is slow: the gateway fetches the rest later
+                package = self._plain_package(
+                    self._state.handoff.reason if self._state.handoff else ""
+                )
+            data = package.handoff_data()
             actions.append(VoiceAction(kind="end", handoff_data=data, reason="handoff"))
             self._publish()
             return VoiceFollowUp(actions=actions)

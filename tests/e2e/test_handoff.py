@@ -141,6 +141,11 @@ async def test_operator_hands_off_through_the_api(s: Stack) -> None:
     assert conversation_id(customer) in [c["id"] for c in listed["conversations"]]
     assert (await post(s, f"/conversations/{conv(customer)}/resume"))["status"] == "ai"
 
+    async def withdrawn() -> bool:  # nobody took it: the task is withdrawn
+        return bool(s.twilio.task(task["sid"])["assignment_status"] == "canceled")
+
+    await s.eventually(withdrawn)
+
 
 async def test_a_signal_from_the_temporal_cli_hands_off(
     s: Stack, temporal_server: DevServer
