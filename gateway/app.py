@@ -15,7 +15,7 @@ from gateway import sandbox
 from gateway.conversations import ConversationGateway
 from gateway.dedupe import RecentKeys
 from gateway.metrics import GatewayMetrics
-from gateway.routes import conversations, memory, messaging, system, voice
+from gateway.routes import conversations, memory, messaging, system, taskrouter, voice
 from gateway.signature import SignatureValidator
 from gateway.voice.calls import LiveCalls
 from gateway.voice.knowledge import KnowledgeLookup
@@ -73,6 +73,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(memory.router)
     app.include_router(conversations.router)
+    app.include_router(taskrouter.router)
     if settings.sandbox:
         app.include_router(sandbox.router)
 

@@ -22,6 +22,7 @@ from switchboard.addresses import Channel, conversation_id, customer_of
 from switchboard.agent import Agent
 from switchboard.config import Settings
 from switchboard.handoff import (
+    HANDOFF_ACCEPTED_SIGNAL,
     HANDOFF_PACKAGE_QUERY,
     HANDOFF_SIGNAL,
     HUMAN_MESSAGE_SIGNAL,
@@ -29,6 +30,7 @@ from switchboard.handoff import (
     RESUME_SIGNAL,
     SNAPSHOT_UPDATE,
     VOICE_HANDED_OFF_SIGNAL,
+    HandoffAccepted,
     HandoffPackage,
     HandoffRequest,
     HumanMessage,
@@ -346,6 +348,30 @@ class ConversationGateway:
         except (RPCError, WorkflowQueryFailedError, TemporalUnavailable) as exc:
             log.warning("handoff_package_unavailable", customer=customer, error=str(exc))
             return None  # the call is still enqueued, with what its HandoffData carries
+
+    async def handoff_accepted(self, customer: str, by: str | None) -> bool:
+        """A human took the conversation. False if none is open.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+        """
+        return await self._signal_open(customer, HANDOFF_ACCEPTED_SIGNAL, HandoffAccepted(by=by))
+
+    async def handoff_over(self, customer: str, note: str) -> bool:
+        """The human side is done with the conversation: back to the AI. False if none is open.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached.
+        """
+        return await self._signal_open(customer, RESUME_SIGNAL, ResumeRequest(note=note))
+
+    async def _signal_open(self, customer: str, signal: str, arg: object) -> bool:
+        try:
+            with _unavailable_as_error():
+                await self._handle(customer).signal(signal, arg)
+        except RPCError:  # NOT_FOUND: no open conversation
+            return False
+        return True
 
     async def call_enqueued(self, customer: str) -> None:
         """Tell the conversation its call went to the human queue (best effort)."""

@@ -26,6 +26,8 @@ OUTBOUND_SIGNAL = "outbound"
 """Start an outbound message or call (signal-with-start): an ``OutboundRequest``."""
 CANCEL_CALLBACK_SIGNAL = "cancel_callback"
 """Cancel a scheduled callback: ``{"callback_id": "..."}`` (all pending when empty)."""
+HANDOFF_ACCEPTED_SIGNAL = "handoff_accepted"
+"""A human took the conversation (a TaskRouter reservation was accepted): ``{"by": "..."}``."""
 VOICE_HANDED_OFF_SIGNAL = "voice_handed_off"
 """The ``<Connect action>`` callback enqueued the call for a human."""
 HANDOFF_PACKAGE_QUERY = "handoff_package"
@@ -65,6 +67,12 @@ class HumanMessage(BaseModel):
 
     text: str = Field(min_length=1, max_length=1600)
     author: str | None = None
+
+
+class HandoffAccepted(BaseModel):
+    """A human took the conversation."""
+
+    by: str | None = None
 
 
 class ResumeRequest(BaseModel):

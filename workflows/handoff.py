@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.handoff import (
         CANCEL_HANDOFF_TASK_ACTIVITY,
         DELIVER_HANDOFF_ACTIVITY,
+        HANDOFF_ACCEPTED_SIGNAL,
         HANDOFF_PACKAGE_QUERY,
         HANDOFF_SIGNAL,
         HUMAN_MESSAGE_SIGNAL,
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         VOICE_HANDED_OFF_SIGNAL,
         CancelTaskRequest,
         DeliverHandoffRequest,
+        HandoffAccepted,
         HandoffPackage,
         HandoffReceipt,
         HandoffRequest,
@@ -116,6 +118,12 @@ class Handoffs:
         self._finish_handoff("resumed")
         self._note("handed back to the AI" + (f": {request.note}" if request.note else ""))
         await self._withdraw("resumed")
+
+    @workflow.signal(name=HANDOFF_ACCEPTED_SIGNAL)
+    def handoff_accepted(self, accepted: HandoffAccepted) -> None:
+        """A human took the conversation (TaskRouter: a reservation was accepted)."""
+        if self._state.status is ConversationStatus.HANDOFF_PENDING:
+            self._accept_handoff(f"{accepted.by or 'a human agent'} accepted")
 
     @workflow.signal(name=VOICE_HANDED_OFF_SIGNAL)
     def voice_handed_off(self) -> None:

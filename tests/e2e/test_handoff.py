@@ -277,3 +277,31 @@ async def test_operator_api_lists_reads_and_closes(s: Stack) -> None:
     assert missing.status_code == 404
     unauthorized = await s.http.get(api(s, "/conversations"))
     assert unauthorized.status_code == 401
+
+
+async def test_taskrouter_events_take_the_conversation_and_give_it_back(s: Stack) -> None:
+    customer = unique_customer()
+    await s.text(customer, "I need a human")
+    [task] = await s.twilio.wait_for_tasks(1)
+    event = {
+        "AccountSid": "AC" + "1" * 32, "WorkspaceSid": WORKSPACE, "TaskSid": task["sid"],
+        "TaskAttributes": task["form"]["Attributes"], "WorkerName": "Sam",
+    }  # fmt: skip
+    accepted = await s.webhooks.post(
+        "/twilio/taskrouter", {**event, "EventType": "reservation.accepted"}
+    )
+    assert accepted.status_code == 204
+    await s.eventually(_is(s, customer, "human"))
+    assert any("Sam accepted" in e.text for e in (await s.describe(customer)).transcript)
+
+    forged = await s.http.post(
+        f"{s.gateway_url}/twilio/taskrouter", data={**event, "EventType": "task.completed"}
+    )
+    assert forged.status_code == 403  # unsigned: changes nothing
+    assert await status_of(s, customer) == "human"
+
+    done = await s.webhooks.post("/twilio/taskrouter", {**event, "EventType": "task.completed"})
+    assert done.status_code == 204
+    await s.eventually(_is(s, customer, "ai"))
+    other = {**event, "EventType": "task.created", "TaskAttributes": "{}"}
+    assert (await s.webhooks.post("/twilio/taskrouter", other)).status_code == 204
