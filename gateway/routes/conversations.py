@@ -8,6 +8,7 @@ shows the conversation with the action applied.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -77,10 +78,17 @@ def _unavailable(exc: TemporalUnavailable) -> HTTPException:
     return HTTPException(status_code=503, detail=f"Temporal unavailable: {exc}")
 
 
-def _found(view: ConversationView | None, conversation: str) -> ConversationView:
+async def _act(
+    conversation: str, action: Coroutine[Any, Any, ConversationView | None]
+) -> JSONResponse:
+    """Act on an open conversation: 202 with it, 404 if none is open, 503 without Temporal."""
+    try:
+        view = await action
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from exc
     if view is None:
         raise HTTPException(status_code=404, detail=f"no open conversation {conversation!r}")
-    return view
+    return _accepted(view)
 
 
 @router.get("/conversations")
@@ -130,11 +138,7 @@ async def hand_off(
 ) -> JSONResponse:
     """Hand the conversation to a human: the package goes to the configured targets."""
     reason = (body or HandoffBody()).reason
-    try:
-        view = await conversations.hand_off(_customer(conversation), reason)
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from exc
-    return _accepted(_found(view, conversation))
+    return await _act(conversation, conversations.hand_off(_customer(conversation), reason))
 
 
 @router.post("/conversations/{conversation}/messages")
@@ -143,21 +147,15 @@ async def send_message(
 ) -> JSONResponse:
     """A human agent's message to the customer, on their active channel (a human takes over)."""
     message = HumanMessage(text=body.text, author=body.author)
-    try:
-        view = await conversations.send_human_message(_customer(conversation), message)
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from exc
-    return _accepted(_found(view, conversation))
+    return await _act(
+        conversation, conversations.send_human_message(_customer(conversation), message)
+    )
 
 
 @router.post("/conversations/{conversation}/resume")
 async def resume(conversation: str, conversations: ConversationsDep) -> JSONResponse:
     """Hand the conversation back to the AI."""
-    try:
-        view = await conversations.resume(_customer(conversation))
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from exc
-    return _accepted(_found(view, conversation))
+    return await _act(conversation, conversations.resume(_customer(conversation)))
 
 
 @router.post("/conversations/{conversation}/close")
@@ -166,11 +164,7 @@ async def close(
 ) -> JSONResponse:
     """Close the conversation now (its summary and transcript go to memory first)."""
     reason = (body or CloseBody()).reason
-    try:
-        view = await conversations.close(_customer(conversation), reason)
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from exc
-    return _accepted(_found(view, conversation))
+    return await _act(conversation, conversations.close(_customer(conversation), reason))
 
 
 @router.post("/conversations")
