@@ -47,6 +47,7 @@ bench: install-test ## Run the benchmarks (see benchmarks/README.md)
 	$(BIN)/python benchmarks/messaging.py
 	$(BIN)/python benchmarks/voice.py
 	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/tools.py
 
 bench-voice: install-test ## Only the voice benchmark (prompt → first token)
 	$(BIN)/python benchmarks/voice.py
@@ -54,10 +55,13 @@ bench-voice: install-test ## Only the voice benchmark (prompt → first token)
 bench-memory: install-test ## Only the memory benchmark (recall, knowledge search, ingest)
 	$(BIN)/python benchmarks/memory.py
 
+bench-tools: install-test ## Only the tools and handoff benchmark (tool turns, handoff, operator API)
+	$(BIN)/python benchmarks/tools.py
+
 lock: $(BIN)/uv ## Refresh uv.lock after changing dependencies
 	$(UV) lock
 
 clean: ## Remove local state (.data) and caches; keeps .venv
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install install-test run chat test lint format bench bench-voice bench-memory lock clean
+.PHONY: help install install-test run chat test lint format bench bench-voice bench-memory bench-tools lock clean
