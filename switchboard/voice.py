@@ -117,10 +117,11 @@ class VoiceOutcome(BaseModel):
 
 
 class VoiceAction(BaseModel):
-    """Something the gateway does on the call after the reply: digits, language, end."""
+    """Something the gateway does on the call after the reply: digits, language, say, end."""
 
-    kind: Literal["send_digits", "language", "end"]
+    kind: Literal["send_digits", "language", "end", "say"]
     digits: str | None = None
+    text: str | None = Field(default=None, description="say: words the workflow speaks itself")
     language: str | None = None
     handoff_data: str | None = None
     reason: str | None = None

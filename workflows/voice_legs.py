@@ -325,6 +325,13 @@ class VoiceLegs:
                     self._state.handoff.reason if self._state.handoff else ""
                 )
             data = package.handoff_data()
+            if not outcome.text.strip():  # the model said nothing: the caller must hear why
+                told = self._cfg.handoff_message
+                actions.insert(0, VoiceAction(kind="say", text=told))
+                state_ops.record_reply(
+                    self._state, Role.ASSISTANT, told, Channel.VOICE, workflow.now(),
+                    turn=outcome.turn,
+                )  # fmt: skip
             actions.append(VoiceAction(kind="end", handoff_data=data, reason="handoff"))
             self._publish()
             return VoiceFollowUp(actions=actions)

@@ -530,7 +530,17 @@ class RelaySession:
                 self._agent_quiet.set()
 
     async def _perform_after_speech(self, turn: _Turn, actions: list[VoiceAction]) -> None:
-        """Hold digits and ``end`` until the caller has heard the reply, then send them."""
+        """Hold digits and ``end`` until the caller has heard the reply, then send them.
+
+        Words the workflow says itself (``say``, e.g. "connecting you" when the model handed
+        off without a word) are spoken first, as part of the reply.
+        """
+        for action in [a for a in actions if a.kind == "say" and a.text]:
+            assert action.text is not None
+            await self._send(_text_json(action.text, last=True))
+            turn.text += action.text
+            turn.last_token_at = time.monotonic()
+        actions = [a for a in actions if a.kind != "say"]
         estimate = min(MAX_SPEECH_WAIT_SECONDS, len(turn.text) / SPEECH_CHARS_PER_SECOND)
         await asyncio.sleep(max(0.0, turn.last_token_at + estimate - time.monotonic()))
         if self._speaking_events:  # Twilio reports playback: wait for the real end of it

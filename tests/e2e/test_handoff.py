@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from switchboard.addresses import conversation_id
 from switchboard.devserver import DevServer, temporal_cli
+from switchboard.models import HANDOFF_MESSAGE
 from switchboard.twilio_sim import incoming_call_form
 from switchboard.webhooks import verify_signature
 from tests.conftest import BUSINESS_NUMBER, Stack, running_stack, unique_customer
@@ -305,3 +306,19 @@ async def test_taskrouter_events_take_the_conversation_and_give_it_back(s: Stack
     await s.eventually(_is(s, customer, "ai"))
     other = {**event, "EventType": "task.created", "TaskAttributes": "{}"}
     assert (await s.webhooks.post("/twilio/taskrouter", other)).status_code == 204
+
+
+async def test_a_silent_handoff_on_a_call_still_tells_the_caller(s: Stack) -> None:
+    s.llm.responder = lambda messages: FakeReply(
+        text="", tool_calls=[{"name": "handoff_to_human", "arguments": {"reason": "asked"}}]
+    )
+    customer = unique_customer()
+    call = await s.call(customer)
+    await call.say("Person please")
+    assert await call.reply() == ""  # the model's (empty) reply closes its talk cycle
+    assert await call.reply() == HANDOFF_MESSAGE
+    end = await call.frame()
+    assert end["type"] == "end" and json.loads(end["handoffData"])["reason"] == "asked"
+    await call.hang_up()
+    said = [e.text for e in (await s.describe(customer)).transcript if e.role.value == "assistant"]
+    assert HANDOFF_MESSAGE in said
