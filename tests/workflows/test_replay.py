@@ -29,6 +29,13 @@ from tests.fakes.fake_llm import FakeReply, last_user_text
 from workflows.conversation import ConversationWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
+_CHECKOUT = str(Path(__file__).resolve().parents[2]) + "/"
+
+
+def _record(name: str, history: WorkflowHistory) -> None:
+    """Keep a history, with this checkout's location left out of its stack traces."""
+    text = history.to_json().replace(_CHECKOUT, "/srv/switchboard/")
+    (HISTORIES / f"{name}.json").write_text(text)
 
 
 def replayer() -> Replayer:
@@ -70,7 +77,7 @@ async def test_a_full_conversation_replays_in_the_sandbox(
     await replayer().replay_workflow(history)
     if os.environ.get("RECORD_HISTORIES") == "1":
         name = "conversation-local" if local_activities else "conversation-regular"
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        _record(name, history)
 
 
 async def test_a_call_replays_in_the_sandbox(
@@ -109,7 +116,7 @@ async def test_a_call_replays_in_the_sandbox(
 
     await replayer().replay_workflow(history)
     if os.environ.get("RECORD_HISTORIES") == "1":
-        (HISTORIES / "conversation-voice.json").write_text(history.to_json())
+        _record("conversation-voice", history)
 
 
 async def test_memory_paths_replay_in_the_sandbox(
@@ -149,7 +156,7 @@ async def test_memory_paths_replay_in_the_sandbox(
 
     await replayer().replay_workflow(history)
     if os.environ.get("RECORD_HISTORIES") in ("1", "memory"):
-        (HISTORIES / "conversation-memory.json").write_text(history.to_json())
+        _record("conversation-memory", history)
 
 
 async def test_handoff_tools_and_callbacks_replay_in_the_sandbox(
@@ -211,4 +218,4 @@ async def test_handoff_tools_and_callbacks_replay_in_the_sandbox(
 
     await replayer().replay_workflow(history)
     if os.environ.get("RECORD_HISTORIES") in ("1", "handoff"):
-        (HISTORIES / "conversation-handoff.json").write_text(history.to_json())
+        _record("conversation-handoff", history)
