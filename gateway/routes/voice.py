@@ -139,7 +139,7 @@ _TASK_LINES = 30  # a task's attributes stay small; the full transcript is in th
 
 @router.websocket(RELAY_PATH)
 async def relay(websocket: WebSocket) -> None:
-    """The ConversationRelay WebSocket. A bad signature on the upgrade is refused (403)."""
+    """The ConversationRelay WebSocket (``/twilio/relay``); a bad upgrade signature gets 403."""
     state = websocket.app.state
     validator: SignatureValidator = state.validator
     if not validator.valid_relay(
