@@ -99,7 +99,7 @@ class HandoffActivities:
         self._store = store
         self._llm = llm
         self._outbox = outbox
-        self._model = settings.llm_model or "gpt-4o-mini"
+        self._model = settings.chat_model
         self._summary_timeout = min(settings.llm_timeout.total_seconds(), SUMMARY_TIMEOUT_S)
         self._rest = TwilioRestClient(
             http, settings.twilio_rest_base_url, settings.account_sid, settings.auth_token

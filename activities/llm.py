@@ -63,7 +63,7 @@ class LLMActivities:
         agent: Agent | None = None,
     ) -> None:
         self._agent = agent or load_agent(settings)
-        self._model = self._agent.model or settings.llm_model or "gpt-4o-mini"
+        self._model = self._agent.model or settings.chat_model
         self._client = client or openai_client(settings)
 
     async def close(self) -> None:

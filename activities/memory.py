@@ -52,7 +52,7 @@ class MemoryActivities:
     ) -> None:
         self._store = store
         self._client = client
-        self._model = settings.llm_model or "gpt-4o-mini"
+        self._model = settings.chat_model
 
     async def close(self) -> None:
         """Release the model client's connections."""

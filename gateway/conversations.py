@@ -58,7 +58,11 @@ from switchboard.voice import (
     VoiceTurnPlan,
 )
 from workflows import search_attributes as sa
-from workflows.conversation import INBOUND_MESSAGE_SIGNAL, ConversationWorkflow
+from workflows.conversation import (
+    DELIVERY_STATUS_SIGNAL,
+    INBOUND_MESSAGE_SIGNAL,
+    ConversationWorkflow,
+)
 from workflows.memory import FORGET_SIGNAL
 from workflows.starting import conversation_config, signal_with_start
 
@@ -205,12 +209,7 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        try:
-            with _unavailable_as_error():
-                await self._handle(customer).signal(ConversationWorkflow.delivery_status, update)
-        except RPCError:  # NOT_FOUND: no open conversation
-            return False
-        return True
+        return await self._signal_open(customer, DELIVERY_STATUS_SIGNAL, update)
 
     async def forget(self, customer: str) -> bool:
         """Tell the open conversation its customer was forgotten. False if none is open.
@@ -218,12 +217,7 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        try:
-            with _unavailable_as_error():
-                await self._handle(customer).signal(FORGET_SIGNAL)
-        except RPCError:  # NOT_FOUND: no open conversation
-            return False
-        return True
+        return await self._signal_open(customer, FORGET_SIGNAL, None)
 
     # --- operators ------------------------------------------------------------------------
 
@@ -366,9 +360,14 @@ class ConversationGateway:
         return await self._signal_open(customer, RESUME_SIGNAL, ResumeRequest(note=note))
 
     async def _signal_open(self, customer: str, signal: str, arg: object) -> bool:
+        """Signal the customer's open conversation; False if none is open."""
+        handle = self._handle(customer)
         try:
             with _unavailable_as_error():
-                await self._handle(customer).signal(signal, arg)
+                if arg is None:
+                    await handle.signal(signal)
+                else:
+                    await handle.signal(signal, arg)
         except RPCError:  # NOT_FOUND: no open conversation
             return False
         return True

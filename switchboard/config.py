@@ -26,6 +26,9 @@ SANDBOX_AUTH_TOKEN = "sandbox-auth-token"
 SANDBOX_PHONE_NUMBER = "+15005550006"
 """The business number customers text in sandbox mode."""
 
+DEFAULT_LLM_MODEL = "gpt-4o-mini"
+"""The model asked for when ``LLM_MODEL`` is unset."""
+
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful, concise customer-service agent for a small business. "
     "Answer in plain text without markdown. If you do not know something, say so."
@@ -159,6 +162,11 @@ class Settings(BaseSettings):
         if self.memory_database_url.startswith("sqlite:///"):
             return Path(self.memory_database_url.removeprefix("sqlite:///"))
         return Path(".data/outbox.db")
+
+    @property
+    def chat_model(self) -> str:
+        """The model named in Chat Completions requests (``LLM_MODEL``, else a common default)."""
+        return self.llm_model or DEFAULT_LLM_MODEL
 
     @property
     def llm_configured(self) -> bool:

@@ -58,6 +58,8 @@ with workflow.unsafe.imports_passed_through():
 
 INBOUND_MESSAGE_SIGNAL = "inbound_message"
 """Name of the signal that carries a customer message (used by signal-with-start)."""
+DELIVERY_STATUS_SIGNAL = "delivery_status"
+"""Name of the signal that carries a Twilio status callback."""
 
 ACTIVITY_FAILURES = (ActivityError, ApplicationError)
 """How a failed activity surfaces: regular ones wrap the cause, local ones raise it as is."""
@@ -500,7 +502,7 @@ class ConversationWorkflow(ConversationMemory, Handoffs, Callbacks, Outbound, To
         if new_channel:
             self._publish()
 
-    @workflow.signal
+    @workflow.signal(name=DELIVERY_STATUS_SIGNAL)
     def delivery_status(self, update: DeliveryStatusUpdate) -> None:
         """A Twilio status callback for one of our messages."""
         state_ops.record_delivery_status(self._state, update)

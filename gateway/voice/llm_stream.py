@@ -83,7 +83,7 @@ class ReplyStreamer:
     ) -> None:
         self._agent = agent or load_agent(settings)
         self._instructions = self._agent.instructions
-        self._model = self._agent.model or settings.llm_model or "gpt-4o-mini"
+        self._model = self._agent.model or settings.chat_model
         self._client = client or openai_client(settings)
 
     async def close(self) -> None:
