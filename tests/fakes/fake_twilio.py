@@ -143,33 +143,45 @@ class FakeTwilio:
 
     async def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Return ``messages`` once at least ``count`` were accepted, else AssertionError."""
-        if await self._changes.wait_until(lambda: len(self.messages) >= count, timeout):
-            return list(self.messages)
-        seen = [(m["to"], m["body"]) for m in self.messages]
-        attempts = [(r["form"].get("To"), r["status"]) for r in self.requests]
-        raise AssertionError(
-            f"expected >= {count} Twilio messages within {timeout}s, got {len(seen)}: {seen}; "
-            f"POST attempts (To, status): {attempts}"
-        )
+
+        def what() -> str:
+            seen = [(m["to"], m["body"]) for m in self.messages]
+            attempts = [(r["form"].get("To"), r["status"]) for r in self.requests]
+            return f": {seen}; POST attempts (To, status): {attempts}"
+
+        return await self._wait_for("Twilio messages", self.messages, count, timeout, what)
 
     async def wait_for_calls(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Return ``calls`` once at least ``count`` were accepted, else AssertionError."""
-        if await self._changes.wait_until(lambda: len(self.calls) >= count, timeout):
-            return list(self.calls)
-        attempts = [(r["form"].get("To"), r["status"]) for r in self.call_requests]
-        raise AssertionError(
-            f"expected >= {count} Twilio calls within {timeout}s, got {len(self.calls)}; "
-            f"POST attempts (To, status): {attempts}"
-        )
+
+        def what() -> str:
+            attempts = [(r["form"].get("To"), r["status"]) for r in self.call_requests]
+            return f"; POST attempts (To, status): {attempts}"
+
+        return await self._wait_for("Twilio calls", self.calls, count, timeout, what)
 
     async def wait_for_tasks(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Return ``tasks`` once at least ``count`` were created, else AssertionError."""
-        if await self._changes.wait_until(lambda: len(self.tasks) >= count, timeout):
-            return list(self.tasks)
-        attempts = [(r["path"], r["status"]) for r in self.task_requests]
+
+        def what() -> str:
+            attempts = [(r["path"], r["status"]) for r in self.task_requests]
+            return f"; POST attempts (path, status): {attempts}"
+
+        return await self._wait_for("TaskRouter tasks", self.tasks, count, timeout, what)
+
+    async def _wait_for(
+        self,
+        noun: str,
+        items: list[dict[str, Any]],
+        count: int,
+        timeout: float,
+        seen: Callable[[], str],
+    ) -> list[dict[str, Any]]:
+        """``items`` once it holds ``count``; else AssertionError saying what was seen."""
+        if await self._changes.wait_until(lambda: len(items) >= count, timeout):
+            return list(items)
         raise AssertionError(
-            f"expected >= {count} TaskRouter tasks within {timeout}s, got {len(self.tasks)}; "
-            f"POST attempts (path, status): {attempts}"
+            f"expected >= {count} {noun} within {timeout}s, got {len(items)}{seen()}"
         )
 
     def task(self, sid: str) -> dict[str, Any]:
