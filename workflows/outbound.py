@@ -88,10 +88,10 @@ class Outbound:
         if channel is Channel.VOICE:
             await self._place_call(request, key)
             return
-        template = request.template_sid if not self._window_open(channel) else None
-        if template is None and request.template_sid and not request.text and not request.purpose:
-            template = request.template_sid  # nothing else to send
-        if template is not None:
+        # A template when free-form text may not go out (WhatsApp, 24 h after the customer's
+        # last word), or when there is nothing else to send.
+        template = request.template_sid
+        if template and (not self._window_open(channel) or not (request.text or request.purpose)):
             await self._send_text(
                 f"[template {template}] {request.text or ''}".strip(),
                 channel,
