@@ -26,10 +26,10 @@ install: $(VENV)/.installed ## Create .venv and install the project
 install-test: $(VENV)/.installed-test ## Install the project with its test dependencies
 
 run: install ## Start Temporal (UI :8233), a worker and the gateway (:8000); Ctrl-C stops all
-	$(BIN)/python -m switchboard.run
+	$(BIN)/python -m switchboard.devtools.run
 
 chat: install ## Text the running agent as a customer through the simulator (sandbox mode)
-	$(BIN)/python -m switchboard.simulator
+	$(BIN)/python -m switchboard.devtools.simulator
 
 test: install-test ## Run the whole test suite (starts its own Temporal dev server and fakes)
 	$(BIN)/python -m pytest -q

@@ -21,13 +21,13 @@ from activities.llm import LLMActivities, openai_client
 from activities.memory import MemoryActivities
 from activities.tools import ToolActivities
 from switchboard.agent import load_agent
-from switchboard.config import Settings, get_settings
-from switchboard.logging import configure_logging
+from switchboard.contract import search_attributes
 from switchboard.memory.setup import open_memory
-from switchboard.outbox import SqliteOutbox
-from switchboard.temporal import connect, ensure_search_attributes
-from switchboard.twilio_rest import TwilioRestClient
-from workflows import search_attributes
+from switchboard.runtime.config import Settings, get_settings
+from switchboard.runtime.logging import configure_logging
+from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.runtime.temporal import connect, ensure_search_attributes
+from switchboard.twilio.rest import TwilioRestClient
 from workflows.callbacks import CallbackWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.starting import conversation_config

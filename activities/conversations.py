@@ -5,8 +5,9 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 
-from switchboard.handoff import OUTBOUND_SIGNAL, START_OUTBOUND_ACTIVITY, OutboundRequest
-from switchboard.models import ConversationConfig
+from switchboard.contract.conversation import ConversationConfig
+from switchboard.contract.names import OUTBOUND_SIGNAL, START_OUTBOUND_ACTIVITY
+from switchboard.contract.outbound import OutboundRequest
 from workflows.starting import signal_with_start
 
 

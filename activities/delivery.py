@@ -10,11 +10,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
-from switchboard import errors
-from switchboard.config import Settings
-from switchboard.models import SendMessageRequest, SendMessageResult
-from switchboard.outbox import SqliteOutbox
-from switchboard.twilio_rest import TwilioError, TwilioRestClient, utc_from_timestamp
+from switchboard.contract import errors
+from switchboard.contract.messaging import SendMessageRequest, SendMessageResult
+from switchboard.contract.names import SEND_MESSAGE_ACTIVITY
+from switchboard.runtime.config import Settings
+from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.twilio.rest import TwilioError, TwilioRestClient, utc_from_timestamp
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +28,7 @@ class DeliveryActivities:
         self._outbox = outbox
         self._status_callback = f"{settings.public_base_url}/twilio/messaging/status"
 
-    @activity.defn(name="send_message")
+    @activity.defn(name=SEND_MESSAGE_ACTIVITY)
     async def send_message(self, request: SendMessageRequest) -> SendMessageResult:
         """Send one SMS or WhatsApp message; a retry never sends it twice."""
         key = request.idempotency_key

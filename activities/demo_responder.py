@@ -11,8 +11,8 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
-from switchboard.models import ChatMessage, ToolCall
-from switchboard.tools import HANDOFF_TO_HUMAN, REMEMBER, SCHEDULE_CALLBACK
+from switchboard.agent.builtins import HANDOFF_TO_HUMAN, REMEMBER, SCHEDULE_CALLBACK
+from switchboard.contract.llm import ChatMessage, ToolCall
 
 DEMO_MODEL = "switchboard-demo"
 DEMO_MARK = "[demo]"

@@ -24,34 +24,35 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
-from switchboard import errors
 from switchboard.agent import Agent
-from switchboard.config import Settings
-from switchboard.handoff import (
-    CANCEL_HANDOFF_TASK_ACTIVITY,
-    DELIVER_HANDOFF_ACTIVITY,
-    NOTIFY_HUMAN_SIDE_ACTIVITY,
-    PLACE_CALL_ACTIVITY,
-    PREPARE_HANDOFF_ACTIVITY,
+from switchboard.contract import errors
+from switchboard.contract.handoff import (
     TASK_CHANNELS,
     CancelTaskRequest,
     DeliverHandoffRequest,
     HandoffPackage,
     HandoffReceipt,
     HumanSideEvent,
-    PlaceCallRequest,
-    PlacedCall,
     PrepareHandoffRequest,
 )
+from switchboard.contract.names import (
+    CANCEL_HANDOFF_TASK_ACTIVITY,
+    DELIVER_HANDOFF_ACTIVITY,
+    NOTIFY_HUMAN_SIDE_ACTIVITY,
+    PLACE_CALL_ACTIVITY,
+    PREPARE_HANDOFF_ACTIVITY,
+)
+from switchboard.contract.outbound import PlaceCallRequest, PlacedCall
 from switchboard.memory import MemoryStore
 from switchboard.memory.models import TranscriptLine
 from switchboard.memory.rendering import profile_json
 from switchboard.memory.summary import MAX_SUMMARY_CHARS, fallback_summary, transcript_text
-from switchboard.outbox import SqliteOutbox
-from switchboard.taskrouter import CANCELABLE_STATUSES, TaskRouterClient, TaskRouterError
-from switchboard.twilio_rest import TwilioError, TwilioRestClient, utc_from_timestamp
-from switchboard.twiml import VoiceOptions, connect_relay_twiml
-from switchboard.webhooks import WebhookError, post_signed
+from switchboard.runtime.config import Settings
+from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.runtime.webhooks import WebhookError, post_signed
+from switchboard.twilio.rest import TwilioError, TwilioRestClient, utc_from_timestamp
+from switchboard.twilio.taskrouter import CANCELABLE_STATUSES, TaskRouterClient, TaskRouterError
+from switchboard.twilio.twiml import VoiceOptions, connect_relay_twiml
 
 log = structlog.get_logger(__name__)
 

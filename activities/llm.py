@@ -10,11 +10,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.demo_responder import DEMO_MODEL, demo_reply, demo_tool_calls
 from activities.heartbeat import heartbeating
-from switchboard import errors
-from switchboard.addresses import Channel
 from switchboard.agent import Agent, load_agent
-from switchboard.config import Settings
-from switchboard.models import ChatMessage, LLMReply, LLMRequest, ToolCall
+from switchboard.contract import errors
+from switchboard.contract.addresses import Channel
+from switchboard.contract.llm import ChatMessage, LLMReply, LLMRequest, ToolCall
+from switchboard.contract.names import GENERATE_REPLY_ACTIVITY
+from switchboard.runtime.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +72,7 @@ class LLMActivities:
         if self._client is not None:
             await self._client.close()
 
-    @activity.defn(name="generate_reply")
+    @activity.defn(name=GENERATE_REPLY_ACTIVITY)
     async def generate_reply(self, request: LLMRequest) -> LLMReply:
         """Ask the model for the next assistant message of a text conversation."""
         messages = build_messages(self._agent.instructions, request)

@@ -13,7 +13,12 @@ from openai.types.chat import ChatCompletion
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
-from switchboard.config import Settings
+from switchboard.contract.names import (
+    RECALL_ACTIVITY,
+    RECORD_CONVERSATION_ACTIVITY,
+    REMEMBER_ACTIVITY,
+    SEARCH_KNOWLEDGE_ACTIVITY,
+)
 from switchboard.memory import MemoryStore
 from switchboard.memory.context import format_context
 from switchboard.memory.identity import InvalidAddress, parse_identifier
@@ -35,13 +40,9 @@ from switchboard.memory.summary import (
     transcript_text,
 )
 from switchboard.memory.text_search import stable_id
+from switchboard.runtime.config import Settings
 
 log = structlog.get_logger(__name__)
-
-RECALL_ACTIVITY = "recall_context"
-REMEMBER_ACTIVITY = "remember"
-SEARCH_KNOWLEDGE_ACTIVITY = "search_knowledge"
-RECORD_CONVERSATION_ACTIVITY = "record_conversation"
 
 
 class MemoryActivities:

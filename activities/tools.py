@@ -25,9 +25,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from switchboard.agent import Agent, ToolContext, ToolError
+from switchboard.agent.builtins import InvalidToolArguments
+from switchboard.contract.names import RUN_TOOL_ACTIVITY
+from switchboard.contract.tools import ToolInvocation, ToolResult
 from switchboard.memory import MemoryStore
-from switchboard.models import RUN_TOOL_ACTIVITY, ToolInvocation, ToolResult
-from switchboard.tools import InvalidToolArguments
 
 log = structlog.get_logger(__name__)
 

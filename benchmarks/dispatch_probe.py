@@ -23,8 +23,8 @@ from temporalio.worker import Worker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.probe_workflows import ActivityChainWorkflow, probe_sleep
-from switchboard.devserver import DevServer
-from tests.fakes.server import free_port
+from switchboard.devtools.devserver import DevServer
+from tests.support.server import free_port
 
 
 def dispatch_waits(events: list[object]) -> list[float]:

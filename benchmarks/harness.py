@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from switchboard.devserver import detach_and_die_with_parent
+from switchboard.devtools.devserver import detach_and_die_with_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_ACCOUNT_SID = "AC" + "b" * 32

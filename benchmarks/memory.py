@@ -2,7 +2,7 @@
 
 ``make bench-memory`` (or ``.venv/bin/python benchmarks/memory.py --help``). For each backend
 it creates a fresh store — a SQLite file in a temporary directory, a database on a throwaway
-PostgreSQL cluster (``tests.postgres.PostgresCluster``) — and fills it with synthetic
+PostgreSQL cluster (``tests.support.postgres.PostgresCluster``) — and fills it with synthetic
 customers written in bulk with SQL: a profile with identifiers and traits, observations, and
 one closed conversation with its summary and transcript each. The knowledge base, generated
 Markdown documents, goes in through ``store.ingest()``, timed: ingest throughput is a target.
@@ -862,7 +862,7 @@ def sqlite_database(work: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def postgres_database(work: Path) -> Iterator[str]:
-    from tests.postgres import PostgresCluster, _postgres_bin
+    from tests.support.postgres import PostgresCluster, _postgres_bin
 
     bindir = _postgres_bin()
     if bindir is None:

@@ -51,11 +51,11 @@ from benchmarks.harness import (
     wait_healthy,
 )
 from benchmarks.loadgen import RawHttpPool
-from switchboard.devserver import DevServer
-from switchboard.twilio_sim import inbound_message_form
-from tests.fakes.fake_llm import FakeLLM
-from tests.fakes.fake_twilio import FakeTwilio
-from tests.fakes.server import free_port, serve
+from switchboard.devtools.devserver import DevServer
+from switchboard.devtools.twilio_sim import inbound_message_form
+from tests.support.fake_llm import FakeLLM
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.server import free_port, serve
 
 BUSINESS = "+15005550001"
 

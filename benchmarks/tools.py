@@ -2,7 +2,7 @@
 
 ``make bench-tools`` (or ``.venv/bin/python benchmarks/tools.py --help``; ``--quick`` for a
 short run). It starts its own Temporal dev server, one worker and one gateway as separate
-processes — exactly as a user would, with ``AGENT=tests.e2e.tools_agent:agent`` and TaskRouter
+processes — exactly as a user would, with ``AGENT=tests.support.tools_agent:agent`` and TaskRouter
 pointed at the fake Twilio — with an instant fake OpenAI-compatible LLM and a fake Twilio
 (Messages and TaskRouter) served from this process, so only our own overhead shows. One
 customer text (or operator request) at a time, it measures:
@@ -60,13 +60,13 @@ from benchmarks.harness import (
     wait_healthy,
 )
 from benchmarks.messaging import Webhooks
-from switchboard.addresses import conversation_id
-from switchboard.devserver import DevServer
-from tests.fakes.fake_llm import FakeLLM, FakeReply, Messages, last_user_text
-from tests.fakes.fake_twilio import FakeTwilio
-from tests.fakes.server import free_port, serve
+from switchboard.contract.addresses import conversation_id
+from switchboard.devtools.devserver import DevServer
+from tests.support.fake_llm import FakeLLM, FakeReply, Messages, last_user_text
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.server import free_port, serve
 
-AGENT = "tests.e2e.tools_agent:agent"
+AGENT = "tests.support.tools_agent:agent"
 WORKSPACE = "WS" + "c" * 32
 WORKFLOW = "WW" + "d" * 32
 API_KEY = "bench-operator-key"

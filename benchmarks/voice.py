@@ -53,11 +53,11 @@ from benchmarks.harness import (
     wait_healthy,
 )
 from benchmarks.messaging import measure_floor
-from switchboard.devserver import DevServer
-from switchboard.twilio_sim import RelayCall, TwilioWebhookClient
-from tests.fakes.fake_llm import FakeLLM, FakeReply
-from tests.fakes.fake_twilio import FakeTwilio
-from tests.fakes.server import free_port, serve
+from switchboard.devtools.devserver import DevServer
+from switchboard.devtools.twilio_sim import RelayCall, TwilioWebhookClient
+from tests.support.fake_llm import FakeLLM, FakeReply
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.server import free_port, serve
 
 BUSINESS = "+15005550001"
 REPLY = "Sure. Our store opens at nine and closes at six, Monday to Saturday."

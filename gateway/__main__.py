@@ -5,8 +5,8 @@ from __future__ import annotations
 import uvicorn
 
 from gateway.app import create_app
-from switchboard.config import get_settings
-from switchboard.logging import configure_logging
+from switchboard.runtime.config import get_settings
+from switchboard.runtime.logging import configure_logging
 
 
 def main() -> None:

@@ -22,10 +22,10 @@ from gateway.voice.knowledge import KnowledgeLookup
 from gateway.voice.legs import gateway_task_queue, running_leg_worker
 from gateway.voice.llm_stream import ReplyStreamer
 from switchboard.agent import load_agent
-from switchboard.config import Settings
+from switchboard.contract import search_attributes
 from switchboard.memory.setup import open_memory
-from switchboard.temporal import connect, ensure_search_attributes
-from workflows import search_attributes
+from switchboard.runtime.config import Settings
+from switchboard.runtime.temporal import connect, ensure_search_attributes
 
 log = structlog.get_logger(__name__)
 

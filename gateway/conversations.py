@@ -18,38 +18,44 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from switchboard.addresses import Channel, conversation_id, customer_of
 from switchboard.agent import Agent
-from switchboard.config import Settings
-from switchboard.handoff import (
-    HANDOFF_ACCEPTED_SIGNAL,
-    HANDOFF_PACKAGE_QUERY,
-    HANDOFF_SIGNAL,
-    HUMAN_MESSAGE_SIGNAL,
-    OUTBOUND_SIGNAL,
-    RESUME_SIGNAL,
-    SNAPSHOT_UPDATE,
-    VOICE_HANDED_OFF_SIGNAL,
-    HandoffAccepted,
-    HandoffPackage,
-    HandoffRequest,
-    HumanMessage,
-    OutboundRequest,
-    ResumeRequest,
-)
-from switchboard.models import (
+from switchboard.contract import search_attributes as sa
+from switchboard.contract.addresses import Channel, conversation_id, customer_of
+from switchboard.contract.conversation import (
     CloseRequest,
     ConversationStatus,
     ConversationView,
     DeliveryStatusUpdate,
     InboundMessage,
 )
-from switchboard.voice import (
+from switchboard.contract.handoff import (
+    HandoffAccepted,
+    HandoffPackage,
+    HandoffRequest,
+    HumanMessage,
+    ResumeRequest,
+)
+from switchboard.contract.names import (
+    CLOSE_SIGNAL,
+    DELIVERY_STATUS_SIGNAL,
+    FORGET_SIGNAL,
+    HANDOFF_ACCEPTED_SIGNAL,
+    HANDOFF_PACKAGE_QUERY,
+    HANDOFF_SIGNAL,
+    HUMAN_MESSAGE_SIGNAL,
+    INBOUND_MESSAGE_SIGNAL,
+    OUTBOUND_SIGNAL,
+    RESUME_SIGNAL,
+    SNAPSHOT_UPDATE,
     VOICE_CALL_STARTED_SIGNAL,
     VOICE_CONTEXT_QUERY,
+    VOICE_HANDED_OFF_SIGNAL,
     VOICE_INTERRUPTED_SIGNAL,
     VOICE_PROMPT_UPDATE,
     VOICE_REPLY_UPDATE,
+)
+from switchboard.contract.outbound import OutboundRequest
+from switchboard.contract.voice import (
     VoiceFollowUp,
     VoiceInterrupt,
     VoiceLeg,
@@ -57,17 +63,11 @@ from switchboard.voice import (
     VoicePrompt,
     VoiceTurnPlan,
 )
-from workflows import search_attributes as sa
-from workflows.conversation import (
-    DELIVERY_STATUS_SIGNAL,
-    INBOUND_MESSAGE_SIGNAL,
-    ConversationWorkflow,
-)
-from workflows.memory import FORGET_SIGNAL
+from switchboard.runtime.config import Settings
+from workflows.conversation import ConversationWorkflow
 from workflows.starting import conversation_config, signal_with_start
 
 log = structlog.get_logger(__name__)
-CLOSE_SIGNAL = "close"
 
 
 class ConversationSummary(BaseModel):

@@ -16,8 +16,8 @@ from gateway.dedupe import RecentKeys
 from gateway.metrics import GatewayMetrics
 from gateway.signature import SignatureValidator
 from switchboard.agent import Agent
-from switchboard.config import Settings
 from switchboard.memory import MemoryStore
+from switchboard.runtime.config import Settings
 
 
 def _state(request: Request, name: str) -> object:

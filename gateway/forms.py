@@ -12,8 +12,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from switchboard.addresses import Channel, channel_of, to_e164
-from switchboard.models import DeliveryStatusUpdate, InboundMessage, OptOut
+from switchboard.contract.addresses import Channel, channel_of, to_e164
+from switchboard.contract.conversation import DeliveryStatusUpdate, InboundMessage, OptOut
 
 
 def _blank_to_none(value: object) -> object:

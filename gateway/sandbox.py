@@ -3,7 +3,8 @@
 When no Twilio credentials are configured the worker's delivery activity sends to
 ``{PUBLIC_BASE_URL}/sandbox/twilio/2010-04-01/Accounts/{sid}/Messages.json`` — the very
 same REST call it makes to Twilio — and the message lands here instead of on a phone. The
-simulator (``python -m switchboard.simulator``) reads replies from ``GET /sandbox/messages``.
+simulator (``python -m switchboard.devtools.simulator``) reads replies from
+``GET /sandbox/messages``.
 Outbound calls (``…/Calls.json``) are recorded the same way; no phone rings.
 Only loopback clients may use these routes.
 """
@@ -24,7 +25,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from gateway.dependencies import SettingsDep
-from switchboard.config import Settings
+from switchboard.runtime.config import Settings
 
 
 class SandboxOutbox:

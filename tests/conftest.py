@@ -17,18 +17,18 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from gateway.app import create_app
-from switchboard.addresses import Channel, conversation_id
-from switchboard.config import Settings
-from switchboard.devserver import DevServer
-from switchboard.models import ConversationView
-from switchboard.twilio_sim import RelayCall, TwilioWebhookClient, inbound_message_form
-from tests.fakes.fake_llm import FakeLLM
-from tests.fakes.fake_twilio import FakeTwilio
-from tests.fakes.server import free_port, serve
+from switchboard.contract.addresses import Channel, conversation_id
+from switchboard.contract.conversation import ConversationView
+from switchboard.devtools.devserver import DevServer
+from switchboard.devtools.twilio_sim import RelayCall, TwilioWebhookClient, inbound_message_form
+from switchboard.runtime.config import Settings
+from tests.support.fake_llm import FakeLLM
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.server import free_port, serve
 from worker import build_worker
 from workflows.conversation import ConversationWorkflow
 
-pytest_plugins = ["tests.postgres"]  # memory_url: SQLite and PostgreSQL
+pytest_plugins = ["tests.support.postgres"]  # memory_url: SQLite and PostgreSQL
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-auth-token"

@@ -18,17 +18,16 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from switchboard.addresses import Channel
-    from switchboard.handoff import (
-        CANCEL_CALLBACK_SIGNAL,
-        START_OUTBOUND_ACTIVITY,
+    from switchboard.agent.builtins import ScheduleCallbackArgs
+    from switchboard.contract.addresses import Channel
+    from switchboard.contract.conversation import ConversationState
+    from switchboard.contract.names import CANCEL_CALLBACK_SIGNAL, START_OUTBOUND_ACTIVITY
+    from switchboard.contract.outbound import (
         CallbackInput,
         CancelCallbackRequest,
         OutboundRequest,
         ScheduledCallback,
     )
-    from switchboard.models import ConversationState
-    from switchboard.tools import ScheduleCallbackArgs
     from workflows.policies import START_OUTBOUND_POLICY
 
 _FAILURES = (ActivityError, ApplicationError)

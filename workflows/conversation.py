@@ -21,11 +21,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
     from activities.llm import LLMActivities
-    from switchboard import errors
-    from switchboard.addresses import Channel, channel_address
-    from switchboard.handoff import SNAPSHOT_UPDATE, HandoffRequest, HumanMessage, OutboundRequest
-    from switchboard.models import (
-        ChatMessage,
+    from switchboard.contract import errors
+    from switchboard.contract import search_attributes as sa
+    from switchboard.contract.addresses import Channel, channel_address
+    from switchboard.contract.conversation import (
         CloseRequest,
         ConversationInput,
         ConversationState,
@@ -34,14 +33,18 @@ with workflow.unsafe.imports_passed_through():
         DeliveryFailure,
         DeliveryStatusUpdate,
         InboundMessage,
-        LLMReply,
-        LLMRequest,
         Role,
-        SendMessageRequest,
-        SendMessageResult,
     )
-    from switchboard.voice import VoiceLeg
-    from workflows import search_attributes as sa
+    from switchboard.contract.handoff import HandoffRequest, HumanMessage
+    from switchboard.contract.llm import ChatMessage, LLMReply, LLMRequest
+    from switchboard.contract.messaging import SendMessageRequest, SendMessageResult
+    from switchboard.contract.names import (
+        DELIVERY_STATUS_SIGNAL,
+        INBOUND_MESSAGE_SIGNAL,
+        SNAPSHOT_UPDATE,
+    )
+    from switchboard.contract.outbound import OutboundRequest
+    from switchboard.contract.voice import VoiceLeg
     from workflows import state_ops
     from workflows.callbacks import Callbacks
     from workflows.handoff import Handoffs
@@ -56,10 +59,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.tools import ToolCalls
     from workflows.voice_legs import VoiceLegs
 
-INBOUND_MESSAGE_SIGNAL = "inbound_message"
-"""Name of the signal that carries a customer message (used by signal-with-start)."""
-DELIVERY_STATUS_SIGNAL = "delivery_status"
-"""Name of the signal that carries a Twilio status callback."""
 
 ACTIVITY_FAILURES = (ActivityError, ApplicationError)
 """How a failed activity surfaces: regular ones wrap the cause, local ones raise it as is."""

@@ -27,18 +27,15 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from switchboard.addresses import Channel
-    from switchboard.handoff import (
-        CANCEL_HANDOFF_TASK_ACTIVITY,
-        DELIVER_HANDOFF_ACTIVITY,
-        HANDOFF_ACCEPTED_SIGNAL,
-        HANDOFF_PACKAGE_QUERY,
-        HANDOFF_SIGNAL,
-        HUMAN_MESSAGE_SIGNAL,
-        NOTIFY_HUMAN_SIDE_ACTIVITY,
-        PREPARE_HANDOFF_ACTIVITY,
-        RESUME_SIGNAL,
-        VOICE_HANDED_OFF_SIGNAL,
+    from switchboard.contract.addresses import Channel
+    from switchboard.contract.conversation import (
+        ConversationConfig,
+        ConversationState,
+        ConversationStatus,
+        InboundMessage,
+        Role,
+    )
+    from switchboard.contract.handoff import (
         CancelTaskRequest,
         DeliverHandoffRequest,
         HandoffAccepted,
@@ -53,14 +50,19 @@ with workflow.unsafe.imports_passed_through():
         PrepareHandoffRequest,
         ResumeRequest,
     )
-    from switchboard.models import (
-        ConversationConfig,
-        ConversationState,
-        ConversationStatus,
-        InboundMessage,
-        Role,
+    from switchboard.contract.names import (
+        CANCEL_HANDOFF_TASK_ACTIVITY,
+        DELIVER_HANDOFF_ACTIVITY,
+        HANDOFF_ACCEPTED_SIGNAL,
+        HANDOFF_PACKAGE_QUERY,
+        HANDOFF_SIGNAL,
+        HUMAN_MESSAGE_SIGNAL,
+        NOTIFY_HUMAN_SIDE_ACTIVITY,
+        PREPARE_HANDOFF_ACTIVITY,
+        RESUME_SIGNAL,
+        VOICE_HANDED_OFF_SIGNAL,
     )
-    from switchboard.voice import VoiceAction, VoiceLeg
+    from switchboard.contract.voice import VoiceAction, VoiceLeg
     from workflows.policies import (
         HANDOFF_TARGET_POLICY,
         HUMAN_SIDE_POLICY,

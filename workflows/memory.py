@@ -21,7 +21,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.memory import MemoryActivities
-    from switchboard.addresses import channel_address
+    from switchboard.agent.builtins import RememberArgs, SearchKnowledgeArgs
+    from switchboard.contract.addresses import channel_address
+    from switchboard.contract.conversation import ConversationConfig, ConversationState, Role
+    from switchboard.contract.llm import ToolCall
+    from switchboard.contract.names import FORGET_SIGNAL
     from switchboard.memory.models import (
         CloseRecordRequest,
         KnowledgeSearchRequest,
@@ -30,14 +34,10 @@ with workflow.unsafe.imports_passed_through():
         RememberRequest,
         TranscriptLine,
     )
-    from switchboard.models import ConversationConfig, ConversationState, Role, ToolCall
-    from switchboard.tools import RememberArgs, SearchKnowledgeArgs
     from workflows import state_ops
     from workflows.policies import MEMORY_ACTIVITY, MEMORY_LOCAL_ACTIVITY, RECORD_ACTIVITY
 
 MEMORY_PATCH = "memory"
-FORGET_SIGNAL = "forget"
-"""Sent by the operator API when a customer is forgotten while their conversation is open."""
 _Request = TypeVar("_Request")
 _Result = TypeVar("_Result")
 _FAILURES = (ActivityError, ApplicationError)

@@ -16,15 +16,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from switchboard.addresses import Channel
-    from switchboard.handoff import (
-        OUTBOUND_SIGNAL,
-        PLACE_CALL_ACTIVITY,
-        OutboundRequest,
-        PlaceCallRequest,
-        PlacedCall,
-    )
-    from switchboard.models import ConversationConfig, ConversationState, Role
+    from switchboard.contract.addresses import Channel
+    from switchboard.contract.conversation import ConversationConfig, ConversationState, Role
+    from switchboard.contract.names import OUTBOUND_SIGNAL, PLACE_CALL_ACTIVITY
+    from switchboard.contract.outbound import OutboundRequest, PlaceCallRequest, PlacedCall
     from workflows.policies import HANDOFF_TARGET_POLICY
 
 _FAILURES = (ActivityError, ApplicationError)

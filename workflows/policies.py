@@ -10,7 +10,7 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
-from switchboard import errors
+from switchboard.contract import errors
 
 LLM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -7,11 +7,15 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from switchboard.addresses import Channel, conversation_id
 from switchboard.agent import Agent
-from switchboard.config import SANDBOX_PHONE_NUMBER, Settings
-from switchboard.models import ConversationConfig, ConversationInput, ConversationStatus
-from workflows import search_attributes as sa
+from switchboard.contract import search_attributes as sa
+from switchboard.contract.addresses import Channel, conversation_id
+from switchboard.contract.conversation import (
+    ConversationConfig,
+    ConversationInput,
+    ConversationStatus,
+)
+from switchboard.runtime.config import SANDBOX_PHONE_NUMBER, Settings
 from workflows.conversation import ConversationWorkflow
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from switchboard.addresses import Channel
-from switchboard.models import (
-    ChatMessage,
+from switchboard.contract.addresses import Channel
+from switchboard.contract.conversation import (
     ConversationConfig,
     ConversationState,
     DeliveryStatusUpdate,
@@ -16,6 +15,7 @@ from switchboard.models import (
     Role,
     TranscriptEntry,
 )
+from switchboard.contract.llm import ChatMessage
 
 # Later statuses win; a callback that arrives out of order never moves a message backwards.
 _STATUS_RANK = {

@@ -20,18 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from switchboard.addresses import Channel
-    from switchboard.handoff import HandoffRequest
-    from switchboard.models import (
-        RUN_TOOL_ACTIVITY,
-        ConversationConfig,
-        ConversationState,
-        ToolCall,
-        ToolInvocation,
-        ToolPolicy,
-        ToolResult,
-    )
-    from switchboard.tools import (
+    from switchboard.agent.builtins import (
         BUILTIN_TOOLS,
         CANCEL_CALLBACK,
         END_CONVERSATION,
@@ -46,7 +35,13 @@ with workflow.unsafe.imports_passed_through():
         ScheduleCallbackArgs,
         parse_arguments,
     )
-    from switchboard.voice_tools import VOICE_TOOLS
+    from switchboard.agent.call_control import VOICE_TOOLS
+    from switchboard.contract.addresses import Channel
+    from switchboard.contract.conversation import ConversationConfig, ConversationState
+    from switchboard.contract.handoff import HandoffRequest
+    from switchboard.contract.llm import ToolCall
+    from switchboard.contract.names import RUN_TOOL_ACTIVITY
+    from switchboard.contract.tools import ToolInvocation, ToolPolicy, ToolResult
 
 PARALLEL_TOOLS_PATCH = "parallel-tools"
 _FAILURES = (ActivityError, ApplicationError)

@@ -20,19 +20,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from switchboard.addresses import Channel
-    from switchboard.handoff import HandoffPackage
-    from switchboard.models import (
-        ChatMessage,
+    from switchboard.agent.call_control import VOICE_TOOLS, InvalidToolCall, to_action
+    from switchboard.contract.addresses import Channel
+    from switchboard.contract.conversation import (
         ConversationConfig,
         ConversationState,
         ConversationStatus,
         Role,
-        SendMessageRequest,
-        SendMessageResult,
-        ToolCall,
     )
-    from switchboard.voice import (
+    from switchboard.contract.handoff import HandoffPackage
+    from switchboard.contract.llm import ChatMessage, ToolCall
+    from switchboard.contract.messaging import SendMessageRequest, SendMessageResult
+    from switchboard.contract.names import (
         PERFORM_VOICE_ACTIONS_ACTIVITY,
         VOICE_CALL_STARTED_SIGNAL,
         VOICE_CONTEXT_QUERY,
@@ -40,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
         VOICE_PROMPT_UPDATE,
         VOICE_REPLY_UPDATE,
         WATCH_VOICE_LEG_ACTIVITY,
+    )
+    from switchboard.contract.voice import (
         LegEndReason,
         VoiceAction,
         VoiceActionsRequest,
@@ -52,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
         VoiceTurnPlan,
         spoken_text,
     )
-    from switchboard.voice_tools import VOICE_TOOLS, InvalidToolCall, to_action
     from workflows import state_ops
 
 CALL_CONTROL = frozenset(VOICE_TOOLS)

@@ -18,9 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.conversations import TemporalUnavailable
 from gateway.dependencies import ConversationsDep, SettingsDep, operator_auth
-from switchboard.addresses import Channel, InvalidAddress, conversation_id, customer_of, to_e164
-from switchboard.handoff import HumanMessage, OutboundRequest
-from switchboard.models import ConversationStatus, ConversationView
+from switchboard.contract.addresses import (
+    Channel,
+    InvalidAddress,
+    conversation_id,
+    customer_of,
+    to_e164,
+)
+from switchboard.contract.conversation import ConversationStatus, ConversationView
+from switchboard.contract.handoff import HumanMessage
+from switchboard.contract.outbound import OutboundRequest
 
 router = APIRouter(prefix="/api", dependencies=[Depends(operator_auth)], tags=["conversations"])
 

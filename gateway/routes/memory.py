@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from gateway.conversations import TemporalUnavailable
 from gateway.dependencies import ConversationsDep, StoreDep, operator_auth
-from switchboard.addresses import InvalidAddress, customer_of
+from switchboard.contract.addresses import InvalidAddress, customer_of
 from switchboard.memory.models import DocumentIn, IngestResult, KnowledgeHit
 from switchboard.memory.rendering import profile_json
 

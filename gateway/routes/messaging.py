@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from gateway.conversations import TemporalUnavailable
 from gateway.dependencies import ConversationsDep, MetricsDep, RecentDep, SignedForm
 from gateway.forms import InboundMessageForm, StatusCallbackForm
-from switchboard.addresses import InvalidAddress, to_e164
+from switchboard.contract.addresses import InvalidAddress, to_e164
 
 router = APIRouter()
 log = structlog.get_logger(__name__)

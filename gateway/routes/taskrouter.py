@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Response
 
 from gateway.conversations import TemporalUnavailable
 from gateway.dependencies import ConversationsDep, MetricsDep, SignedForm
-from switchboard.addresses import InvalidAddress, customer_of
+from switchboard.contract.addresses import InvalidAddress, customer_of
 
 router = APIRouter()
 log = structlog.get_logger(__name__)

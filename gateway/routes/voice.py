@@ -11,10 +11,16 @@ from fastapi import APIRouter, Response, WebSocket
 from gateway.dependencies import AgentDep, ConversationsDep, MetricsDep, SettingsDep, SignedForm
 from gateway.signature import SignatureValidator
 from gateway.voice.session import RelaySession
-from gateway.voice.twiml import RELAY_PATH, VoiceOptions, connect_relay_twiml, hangup_twiml
-from switchboard.addresses import InvalidAddress, to_e164
-from switchboard.handoff import HandoffPackage
-from switchboard.twiml import enqueue_twiml, say_and_hang_up_twiml
+from switchboard.contract.addresses import InvalidAddress, to_e164
+from switchboard.contract.handoff import HandoffPackage
+from switchboard.twilio.twiml import (
+    RELAY_PATH,
+    VoiceOptions,
+    connect_relay_twiml,
+    enqueue_twiml,
+    hangup_twiml,
+    say_and_hang_up_twiml,
+)
 
 router = APIRouter()
 log = structlog.get_logger(__name__)

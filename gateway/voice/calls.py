@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from switchboard.voice import LegEndReason
+from switchboard.contract.voice import LegEndReason
 
 if TYPE_CHECKING:
     from gateway.voice.session import RelaySession

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import structlog
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
-from switchboard.voice_tools import DIGITS_PATTERN
+from switchboard.agent.call_control import DIGITS_PATTERN
 
 log = structlog.get_logger(__name__)
 

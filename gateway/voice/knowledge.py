@@ -12,11 +12,11 @@ import asyncio
 
 import structlog
 
+from switchboard.contract.voice import VoiceTurnPlan
 from switchboard.memory import MemoryStore
 from switchboard.memory.context import knowledge_lines
 from switchboard.memory.models import Recall
 from switchboard.memory.text_search import search_terms
-from switchboard.voice import VoiceTurnPlan
 
 log = structlog.get_logger(__name__)
 

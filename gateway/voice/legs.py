@@ -24,14 +24,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from gateway.voice.calls import LiveCalls
-from switchboard.config import Settings
-from switchboard.temporal import connect
-from switchboard.voice import (
-    PERFORM_VOICE_ACTIONS_ACTIVITY,
-    WATCH_VOICE_LEG_ACTIVITY,
-    VoiceActionsRequest,
-    VoiceLegEnd,
-)
+from switchboard.contract.names import PERFORM_VOICE_ACTIONS_ACTIVITY, WATCH_VOICE_LEG_ACTIVITY
+from switchboard.contract.names import gateway_task_queue as gateway_task_queue_name
+from switchboard.contract.voice import VoiceActionsRequest, VoiceLegEnd
+from switchboard.runtime.config import Settings
+from switchboard.runtime.temporal import connect
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +40,7 @@ def gateway_task_queue(settings: Settings) -> str:
     instance = settings.gateway_instance_id or (
         f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     )
-    return f"gateway-{instance}"
+    return gateway_task_queue_name(instance)
 
 
 class LegActivities:

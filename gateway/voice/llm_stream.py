@@ -23,11 +23,11 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from activities.demo_responder import demo_reply
 from activities.llm import build_messages, openai_client
-from switchboard.addresses import Channel
 from switchboard.agent import Agent, load_agent
-from switchboard.config import Settings
-from switchboard.models import ChatMessage, LLMRequest, ToolCall
-from switchboard.voice import VoiceTurnPlan
+from switchboard.contract.addresses import Channel
+from switchboard.contract.llm import ChatMessage, LLMRequest, ToolCall
+from switchboard.contract.voice import VoiceTurnPlan
+from switchboard.runtime.config import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -46,9 +46,9 @@ from gateway.voice.frames import (
 from gateway.voice.knowledge import KnowledgeLookup, with_knowledge
 from gateway.voice.llm_stream import ReplyStreamer, StreamedReply
 from gateway.voice.speculation import KnownContext, Speculation
-from switchboard.addresses import InvalidAddress, conversation_id, to_e164
-from switchboard.models import ToolCall
-from switchboard.voice import (
+from switchboard.contract.addresses import InvalidAddress, conversation_id, to_e164
+from switchboard.contract.llm import ToolCall
+from switchboard.contract.voice import (
     LegEndReason,
     PromptKind,
     VoiceAction,

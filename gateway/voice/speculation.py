@@ -17,8 +17,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from gateway.voice.llm_stream import ReplyStreamer, StreamedReply, TokenSink
-from switchboard.models import ChatMessage
-from switchboard.voice import VoicePrompt, VoiceTurnPlan, spoken_text
+from switchboard.contract.llm import ChatMessage
+from switchboard.contract.voice import VoicePrompt, VoiceTurnPlan, spoken_text
 from workflows.state_ops import heard_part
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from switchboard.addresses import Channel
+from switchboard.contract.addresses import Channel
 
 if TYPE_CHECKING:  # the memory package is heavy; a tool definition should not need it
     from switchboard.memory import MemoryStore

@@ -8,11 +8,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from switchboard import tools as builtin
-from switchboard import voice_tools
-from switchboard.addresses import Channel
+from switchboard.agent import builtins as builtin
+from switchboard.agent import call_control as voice_tools
 from switchboard.agent.context import BoundCall
-from switchboard.models import HANDOFF_MESSAGE, HANDOFF_TIMEOUT_MESSAGE, ToolPolicy
+from switchboard.contract.addresses import Channel
+from switchboard.contract.conversation import HANDOFF_MESSAGE, HANDOFF_TIMEOUT_MESSAGE
+from switchboard.contract.tools import ToolPolicy
 
 DEFAULT_HANDOFF_MESSAGE = HANDOFF_MESSAGE
 DEFAULT_HANDOFF_TIMEOUT_MESSAGE = HANDOFF_TIMEOUT_MESSAGE

@@ -28,7 +28,6 @@ from typing import Annotated, Any, overload
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
-from switchboard.addresses import Channel
 from switchboard.agent.context import BoundCall, ToolContext
 from switchboard.agent.docstrings import parse as parse_docstring
 from switchboard.agent.schema import (
@@ -38,6 +37,7 @@ from switchboard.agent.schema import (
     json_object,
     without_titles,
 )
+from switchboard.contract.addresses import Channel
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds one attempt of a tool may take (``ToolPolicy.timeout_seconds``)."""

@@ -27,11 +27,11 @@ from jsonschema.exceptions import SchemaError
 from pydantic import BeforeValidator, ConfigDict
 from pydantic.dataclasses import dataclass
 
-from switchboard.addresses import Channel
+from switchboard.agent.builtins import InvalidToolArguments
 from switchboard.agent.context import BoundCall, ToolContext, ToolError
 from switchboard.agent.function_tool import ALL_CHANNELS, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from switchboard.agent.schema import check_name, function_schema, json_object
-from switchboard.tools import InvalidToolArguments
+from switchboard.contract.addresses import Channel
 
 _PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 _ERROR_BODY_CHARS = 300

@@ -26,7 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from switchboard.agent.definition import Agent
 from switchboard.agent.http_tool import HttpTool
-from switchboard.config import Settings
+from switchboard.runtime.config import Settings
 
 DEFAULT_AGENT_NAME = "assistant"
 

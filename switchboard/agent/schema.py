@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from switchboard.tools import InvalidToolArguments
+from switchboard.agent.builtins import InvalidToolArguments
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 """What OpenAI-compatible endpoints accept as a function name."""

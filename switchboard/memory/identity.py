@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from switchboard.addresses import WHATSAPP_PREFIX, InvalidAddress, to_e164
+from switchboard.contract.addresses import WHATSAPP_PREFIX, InvalidAddress, to_e164
 
 IdentifierKind = Literal["phone", "whatsapp", "email"]
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from switchboard.addresses import Channel
+from switchboard.contract.addresses import Channel
 
 TraitValue = str | int | float | bool | list[str]
 """A trait's typed value (Twilio Memory's STRING, NUMBER, BOOLEAN and ARRAY)."""

@@ -20,7 +20,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from switchboard.addresses import InvalidAddress, to_e164
+from switchboard.contract.addresses import InvalidAddress, to_e164
 from switchboard.memory.base import (
     LINE_WINDOW,
     OBSERVATION_WINDOW,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import structlog
 
-from switchboard.config import Settings
 from switchboard.memory.embeddings import Embedder, OpenAIEmbedder
 from switchboard.memory.store import MemoryStore, open_store
+from switchboard.runtime.config import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from switchboard.addresses import InvalidAddress, to_e164
+from switchboard.contract.addresses import InvalidAddress, to_e164
 from switchboard.memory.base import (
     LINE_WINDOW,
     OBSERVATION_WINDOW,

@@ -6,8 +6,8 @@ import pytest
 
 from activities.demo_responder import DEMO_MARK, demo_reply
 from activities.llm import build_messages
-from switchboard.addresses import Channel
-from switchboard.models import ChatMessage, LLMRequest
+from switchboard.contract.addresses import Channel
+from switchboard.contract.llm import ChatMessage, LLMRequest
 
 HINT = "LLM_BASE_URL"
 

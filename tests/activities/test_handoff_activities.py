@@ -19,19 +19,20 @@ from activities.handoff import (
     HANDOFF_SUMMARY_INSTRUCTIONS,
     OUTBOUND_GREETING,
 )
-from switchboard import errors
-from switchboard.addresses import Channel
-from switchboard.handoff import (
+from switchboard.contract import errors
+from switchboard.contract.addresses import Channel
+from switchboard.contract.handoff import (
     CancelTaskRequest,
     DeliverHandoffRequest,
     HumanSideEvent,
-    PlaceCallRequest,
     PrepareHandoffRequest,
 )
+from switchboard.contract.outbound import PlaceCallRequest
 from switchboard.memory.models import NewObservation, TranscriptLine
 from switchboard.memory.summary import fallback_summary
-from switchboard.webhooks import verify_signature
-from tests.activities.handoff_harness import (
+from switchboard.runtime.webhooks import verify_signature
+from tests.support.fake_llm import FakeReply, last_user_text
+from tests.support.handoff_harness import (
     API_KEY,
     AT,
     BUSINESS,
@@ -44,8 +45,7 @@ from tests.activities.handoff_harness import (
     served_fakes,
     transcript,
 )
-from tests.fakes.fake_llm import FakeReply, last_user_text
-from tests.fakes.server import free_port
+from tests.support.server import free_port
 
 
 @pytest.fixture(scope="module")

@@ -27,14 +27,15 @@ from activities.tools import (
     result_text,
 )
 from gateway.voice.llm_stream import ReplyStreamer
-from switchboard.addresses import Channel
 from switchboard.agent import Agent, HttpTool, ToolContext, ToolError, tool
-from switchboard.config import Settings
+from switchboard.contract.addresses import Channel
+from switchboard.contract.llm import ChatMessage, LLMRequest
+from switchboard.contract.tools import ToolInvocation, ToolResult
+from switchboard.contract.voice import VoiceTurnPlan
 from switchboard.memory import open_store
-from switchboard.models import ChatMessage, LLMRequest, ToolInvocation, ToolResult
-from switchboard.voice import VoiceTurnPlan
-from tests.fakes.fake_llm import FakeLLM
-from tests.fakes.server import free_port, serve
+from switchboard.runtime.config import Settings
+from tests.support.fake_llm import FakeLLM
+from tests.support.server import free_port, serve
 
 CUSTOMER = "+14155550100"
 

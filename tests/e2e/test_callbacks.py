@@ -20,13 +20,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from gateway.conversations import ConversationGateway
-from switchboard.addresses import Channel, conversation_id
-from switchboard.devserver import DevServer
-from switchboard.models import ConversationView, InboundMessage
+from switchboard.contract.addresses import Channel, conversation_id
+from switchboard.contract.conversation import ConversationView, InboundMessage
+from switchboard.devtools.devserver import DevServer
 from tests.conftest import BUSINESS_NUMBER, Stack, running_stack, stack_settings, unique_customer
-from tests.fakes.fake_llm import FakeLLM, FakeReply, Messages
-from tests.fakes.fake_twilio import FakeTwilio
-from tests.fakes.server import serve
+from tests.support.fake_llm import FakeLLM, FakeReply, Messages
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.server import serve
 from worker import build_worker
 from workflows.conversation import ConversationWorkflow
 

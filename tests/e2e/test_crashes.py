@@ -14,12 +14,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from switchboard.config import Settings
-from switchboard.devserver import DevServer
-from switchboard.twilio_sim import new_sid
+from switchboard.devtools.devserver import DevServer
+from switchboard.devtools.twilio_sim import new_sid
+from switchboard.runtime.config import Settings
 from tests.conftest import running_stack, unique_customer
-from tests.fakes.fake_llm import FakeReply, last_user_text
-from tests.fakes.server import free_port
+from tests.support.fake_llm import FakeReply, last_user_text
+from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

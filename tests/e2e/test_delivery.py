@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from switchboard.addresses import Channel
+from switchboard.contract.addresses import Channel
 from tests.conftest import Stack, unique_customer
 
 

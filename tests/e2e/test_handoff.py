@@ -17,15 +17,15 @@ from urllib.parse import quote
 import pytest
 from temporalio.client import Client
 
-from switchboard.addresses import conversation_id
-from switchboard.devserver import DevServer, temporal_cli
-from switchboard.models import HANDOFF_MESSAGE
-from switchboard.twilio_sim import incoming_call_form
-from switchboard.webhooks import verify_signature
+from switchboard.contract.addresses import conversation_id
+from switchboard.contract.conversation import HANDOFF_MESSAGE
+from switchboard.devtools.devserver import DevServer, temporal_cli
+from switchboard.devtools.twilio_sim import incoming_call_form
+from switchboard.runtime.webhooks import verify_signature
 from tests.conftest import BUSINESS_NUMBER, Stack, running_stack, unique_customer
-from tests.fakes.fake_llm import FakeReply, Messages, last_user_text
-from tests.fakes.fake_webhook import WEBHOOK_PATH, FakeWebhook
-from tests.fakes.server import serve
+from tests.support.fake_llm import FakeReply, Messages, last_user_text
+from tests.support.fake_webhook import WEBHOOK_PATH, FakeWebhook
+from tests.support.server import serve
 
 WORKSPACE = "WS" + "a" * 32
 WORKFLOW = "WW" + "b" * 32

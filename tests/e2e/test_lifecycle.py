@@ -7,10 +7,10 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from switchboard.addresses import Channel, conversation_id
-from switchboard.devserver import DevServer
+from switchboard.contract.addresses import Channel, conversation_id
+from switchboard.devtools.devserver import DevServer
 from tests.conftest import running_stack, unique_customer
-from tests.fakes.fake_llm import FakeReply, last_user_text
+from tests.support.fake_llm import FakeReply, last_user_text
 
 
 async def test_texts_in_quick_succession_get_one_reply(

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from switchboard.addresses import Channel, conversation_id
-from switchboard.devserver import DevServer
+from switchboard.contract.addresses import Channel, conversation_id
+from switchboard.devtools.devserver import DevServer
 from tests.conftest import Stack, running_stack, unique_customer
-from tests.fakes.fake_llm import FakeReply, Messages, last_user_text
+from tests.support.fake_llm import FakeReply, Messages, last_user_text
 
 RETURN_POLICY = """# Store policies
 
@@ -296,7 +296,7 @@ async def test_knowledge_command(
 
     async def command(*args: str) -> tuple[int, str]:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "switchboard.knowledge", *args, env=env,
+            sys.executable, "-m", "switchboard.devtools.knowledge", *args, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         out, _ = await process.communicate()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from switchboard.addresses import Channel
+from switchboard.contract.addresses import Channel
 from tests.conftest import BUSINESS_NUMBER, Stack, unique_customer
 
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from switchboard.addresses import Channel, conversation_id
-from switchboard.devserver import DevServer
-from switchboard.twilio_sim import RelayCall
+from switchboard.contract.addresses import Channel, conversation_id
+from switchboard.devtools.devserver import DevServer
+from switchboard.devtools.twilio_sim import RelayCall
 from tests.conftest import ACCOUNT_SID, Stack, running_stack, unique_customer
-from tests.fakes.fake_llm import FakeReply, last_user_text
+from tests.support.fake_llm import FakeReply, last_user_text
 
 OUR_NUMBER = "+15005550009"
 WHATSAPP_NUMBER = "+15005550010"

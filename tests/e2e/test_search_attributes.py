@@ -8,11 +8,11 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from switchboard.devserver import DevServer
-from switchboard.temporal import ensure_search_attributes
+from switchboard.contract import search_attributes
+from switchboard.devtools.devserver import DevServer
+from switchboard.runtime.temporal import ensure_search_attributes
 from tests.conftest import running_stack, unique_customer
-from tests.fakes.server import free_port
-from workflows import search_attributes
+from tests.support.server import free_port
 
 
 async def test_worker_registers_missing_attributes_and_conversations_use_them(

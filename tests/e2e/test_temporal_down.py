@@ -7,10 +7,10 @@ from pathlib import Path
 import httpx
 
 from gateway.app import create_app
-from switchboard.config import Settings
-from switchboard.twilio_sim import TwilioWebhookClient, inbound_message_form
+from switchboard.devtools.twilio_sim import TwilioWebhookClient, inbound_message_form
+from switchboard.runtime.config import Settings
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, unique_customer
-from tests.fakes.server import free_port, serve
+from tests.support.server import free_port, serve
 
 
 async def test_webhook_is_refused_with_503_when_temporal_is_unreachable(tmp_path: Path) -> None:

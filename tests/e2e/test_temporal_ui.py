@@ -31,10 +31,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from websockets.asyncio.client import ClientConnection, connect
 
-from switchboard.addresses import conversation_id
-from switchboard.devserver import DevServer, detach_and_die_with_parent
+from switchboard.contract.addresses import conversation_id
+from switchboard.devtools.devserver import DevServer, detach_and_die_with_parent
 from tests.conftest import running_stack, unique_customer
-from tests.fakes.server import free_port
+from tests.support.server import free_port
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from switchboard.devserver import DevServer
+from switchboard.devtools.devserver import DevServer
 from tests.conftest import Stack, running_stack, unique_customer
-from tests.fakes.fake_llm import FakeReply, Messages
+from tests.support.fake_llm import FakeReply, Messages
 
 
 @pytest.fixture
 async def s(tmp_path: Path, temporal_server: DevServer, client: Client) -> AsyncIterator[Stack]:
     async with running_stack(
-        tmp_path, temporal_server, client, agent="tests.e2e.tools_agent:agent"
+        tmp_path, temporal_server, client, agent="tests.support.tools_agent:agent"
     ) as stack:
         yield stack
 

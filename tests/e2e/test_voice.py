@@ -17,12 +17,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from switchboard import simulator
-from switchboard.addresses import Channel
-from switchboard.devserver import DevServer
-from switchboard.models import Role
-from switchboard.twilio_sim import relay_url_of
+from switchboard.contract.addresses import Channel
+from switchboard.contract.conversation import Role
+from switchboard.devtools.devserver import DevServer
+from switchboard.devtools.twilio_sim import relay_url_of
 from tests.conftest import BUSINESS_NUMBER, Stack, running_stack, unique_customer
-from tests.fakes.fake_llm import FakeReply, Messages, last_user_text
+from tests.support.fake_llm import FakeReply, Messages, last_user_text
 
 
 def assistant_texts(request: dict[str, Any]) -> list[str]:

@@ -13,8 +13,8 @@ import httpx
 from temporalio.client import Client
 
 from benchmarks.harness import wait_healthy
-from switchboard.devserver import DevServer
-from switchboard.twilio_sim import RelayCall, TwilioWebhookClient
+from switchboard.devtools.devserver import DevServer
+from switchboard.devtools.twilio_sim import RelayCall, TwilioWebhookClient
 from tests.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -24,8 +24,8 @@ from tests.conftest import (
     unique_customer,
 )
 from tests.e2e.test_crashes import ROOT, worker_env
-from tests.fakes.fake_llm import FakeReply, Messages
-from tests.fakes.server import free_port
+from tests.support.fake_llm import FakeReply, Messages
+from tests.support.server import free_port
 from workflows.voice_legs import LEG_HEARTBEAT_TIMEOUT, RECONNECT_GRACE
 
 

@@ -8,8 +8,8 @@ from temporalio.service import RPCError
 
 from gateway.conversations import ConversationGateway
 from gateway.forms import InboundMessageForm
-from switchboard.addresses import conversation_id
-from switchboard.twilio_sim import TwilioWebhookClient, inbound_message_form, new_sid
+from switchboard.contract.addresses import conversation_id
+from switchboard.devtools.twilio_sim import TwilioWebhookClient, inbound_message_form, new_sid
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, Stack, unique_customer
 
 

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.forms import InboundMessageForm, StatusCallbackForm
-from switchboard.addresses import Channel
-from switchboard.models import OptOut
+from switchboard.contract.addresses import Channel
+from switchboard.contract.conversation import OptOut
 
 # nyaruka/courier twiml handler test (AccountSid is a placeholder there).
 COURIER_SMS = (

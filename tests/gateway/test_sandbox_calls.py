@@ -13,11 +13,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.handoff import HandoffActivities
 from gateway import sandbox
-from switchboard.config import SANDBOX_ACCOUNT_SID, Settings
-from switchboard.handoff import PlaceCallRequest
+from switchboard.contract.outbound import PlaceCallRequest
 from switchboard.memory import open_store
-from switchboard.outbox import SqliteOutbox
-from tests.fakes.server import free_port, serve
+from switchboard.runtime.config import SANDBOX_ACCOUNT_SID, Settings
+from switchboard.runtime.outbox import SqliteOutbox
+from tests.support.server import free_port, serve
 
 CUSTOMER = "+14155550177"
 BUSINESS = "+15005550006"

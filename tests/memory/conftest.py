@@ -1,4 +1,4 @@
-"""A migrated store per test, on each backend (``memory_url`` comes from ``tests.postgres``)."""
+"""A migrated store per test, on each backend (``memory_url``: ``tests.support.postgres``)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ import pytest
 from switchboard.memory import MemoryStore, open_store
 from switchboard.memory.embeddings import OpenAIEmbedder
 from switchboard.memory.models import DocumentIn
-from tests.fakes.fake_llm import FakeLLM
-from tests.fakes.server import serve
+from tests.support.fake_llm import FakeLLM
+from tests.support.server import serve
 
 KEY = "sk-embed"
 DOCS = {

@@ -10,8 +10,15 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from gateway.dependencies import get_settings, operator_auth
-from switchboard.addresses import Channel
-from switchboard.config import Settings
+from switchboard.agent.builtins import (
+    InvalidToolArguments,
+    RememberArgs,
+    SearchKnowledgeArgs,
+    parse_arguments,
+    schemas,
+)
+from switchboard.contract.addresses import Channel
+from switchboard.contract.llm import ToolCall
 from switchboard.memory.chunking import chunk_text, content_type_of, html_to_text
 from switchboard.memory.context import MAX_CHARS, format_context
 from switchboard.memory.identity import InvalidAddress, parse_identifier
@@ -26,14 +33,7 @@ from switchboard.memory.models import (
 )
 from switchboard.memory.summary import fallback_summary
 from switchboard.memory.text_search import fuse, search_terms, stem
-from switchboard.models import ToolCall
-from switchboard.tools import (
-    InvalidToolArguments,
-    RememberArgs,
-    SearchKnowledgeArgs,
-    parse_arguments,
-    schemas,
-)
+from switchboard.runtime.config import Settings
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from switchboard.addresses import Channel
+from switchboard.contract.addresses import Channel
 from switchboard.memory import MemoryStore, open_store
 from switchboard.memory.models import (
     ConversationRecord,

@@ -21,11 +21,11 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from switchboard.addresses import Channel, conversation_id
-from switchboard.devserver import DevServer
-from switchboard.models import CloseRequest
+from switchboard.contract.addresses import Channel, conversation_id
+from switchboard.contract.conversation import CloseRequest
+from switchboard.devtools.devserver import DevServer
 from tests.conftest import BUSINESS_NUMBER, running_stack, unique_customer
-from tests.fakes.fake_llm import FakeReply, last_user_text
+from tests.support.fake_llm import FakeReply, last_user_text
 from workflows.conversation import ConversationWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -164,7 +164,7 @@ async def test_handoff_tools_and_callbacks_replay_in_the_sandbox(
 ) -> None:
     """The agent's tools, a handoff and its human side, resume, callbacks, an outbound text."""
     async with running_stack(
-        tmp_path, temporal_server, client, agent="tests.e2e.tools_agent:agent",
+        tmp_path, temporal_server, client, agent="tests.support.tools_agent:agent",
         twilio_phone_number="+15005550009", conversation_local_activities=False,
     ) as s:  # fmt: skip
 

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from switchboard.addresses import Channel
-from switchboard.models import (
-    ChatMessage,
+from switchboard.contract.addresses import Channel
+from switchboard.contract.conversation import (
     ConversationConfig,
     ConversationState,
     DeliveryStatusUpdate,
@@ -17,6 +16,7 @@ from switchboard.models import (
     Role,
     TranscriptEntry,
 )
+from switchboard.contract.llm import ChatMessage
 from workflows.state_ops import (
     chat_history,
     record_delivery_status,

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from switchboard.addresses import Channel
-from switchboard.models import ConversationState, Role, ToolCall
-from switchboard.voice_tools import InvalidToolCall, to_action
+from switchboard.agent.call_control import InvalidToolCall, to_action
+from switchboard.contract.addresses import Channel
+from switchboard.contract.conversation import ConversationState, Role
+from switchboard.contract.llm import ToolCall
 from workflows import state_ops
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -1,0 +1,196 @@
+"""Process configuration, read once from the environment and an optional ``.env`` file.
+
+Every variable is documented in the README and in the project's contract. Secrets are
+``SecretStr`` so they never reach a log line or a ``repr``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard.contract.conversation import DROPPED_CALL_FOLLOWUP
+from switchboard.contract.names import DEFAULT_TASK_QUEUE
+from switchboard.runtime.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
+"""Account SID used in sandbox mode (no Twilio credentials)."""
+SANDBOX_AUTH_TOKEN = "sandbox-auth-token"
+"""Auth token the gateway and the simulator share in sandbox mode to sign requests."""
+SANDBOX_PHONE_NUMBER = "+15005550006"
+"""The business number customers text in sandbox mode."""
+
+DEFAULT_LLM_MODEL = "gpt-4o-mini"
+"""The model asked for when ``LLM_MODEL`` is unset."""
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful, concise customer-service agent for a small business. "
+    "Answer in plain text without markdown. If you do not know something, say so."
+)
+
+
+class Settings(BaseSettings):
+    """All configuration of a worker or gateway process."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Temporal
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = DEFAULT_TASK_QUEUE
+    temporal_api_key: SecretStr | None = None
+    temporal_tls: bool = False
+
+    # Twilio
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_base_url: str | None = None
+    twilio_phone_number: str | None = None
+    twilio_whatsapp_number: str | None = None
+    public_base_url: str = "http://localhost:8000"
+    twilio_validate_signatures: bool = True
+
+    # LLM
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_timeout: Duration = timedelta(seconds=60)
+    agent_instructions: str = DEFAULT_INSTRUCTIONS
+
+    # Storage
+    memory_database_url: str = "sqlite:///.data/memory.db"
+    embedding_model: str | None = None
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
+
+    # Gateway
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    gateway_api_key: SecretStr | None = None
+
+    # Conversation behaviour
+    conversation_idle_timeout: Duration = timedelta(hours=1)
+    message_batch_window: Duration = timedelta(seconds=1.5)
+    conversation_max_history_events: int | None = None
+    conversation_local_activities: bool = True
+    workflow_sandbox: bool = True
+    worker_max_cached_workflows: int = 1000
+
+    # Voice (ConversationRelay)
+    voice_welcome_greeting: str | None = "Hello! How can I help you today?"
+    voice_language: str = "en-US"
+    voice_tts_provider: str | None = None
+    voice_voice: str | None = None
+    voice_transcription_provider: str | None = None
+    voice_speech_model: str | None = None
+    voice_interruptible: str = "any"
+    voice_dtmf_detection: bool = True
+    voice_drop_followup: bool = True
+    voice_speculative_start: bool = True
+    voice_reconnect_greeting: str = "Sorry about that, we got cut off. Where were we?"
+    voice_drop_followup_text: str = DROPPED_CALL_FOLLOWUP
+    gateway_instance_id: str | None = None
+
+    # The agent: a Python module attribute ("myapp.agent:agent"); unset, the default agent
+    agent: str | None = None
+    # HTTP tools declared in a file (TOML or JSON), added to the agent's own tools
+    tools_file: str | None = None
+
+    # Handoff
+    twilio_taskrouter_base_url: str = "https://taskrouter.twilio.com"
+    twilio_taskrouter_workspace_sid: str | None = None
+    twilio_taskrouter_workflow_sid: str | None = None
+    handoff_webhook_url: str | None = None
+    handoff_timeout: Duration = timedelta(minutes=5)
+
+    # Logging
+    log_level: str = "INFO"
+    log_format: str = "auto"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if bool(self.twilio_account_sid) != bool(self.twilio_auth_token):
+            raise ValueError(
+                "set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither (sandbox mode)"
+            )
+        if self.handoff_webhook_url and not self.gateway_api_key:
+            raise ValueError("HANDOFF_WEBHOOK_URL needs GATEWAY_API_KEY to sign handoffs")
+        self.public_base_url = self.public_base_url.rstrip("/")
+        return self
+
+    @property
+    def sandbox(self) -> bool:
+        """True when no Twilio credentials are configured: replies go to the local outbox."""
+        return self.twilio_account_sid is None
+
+    @property
+    def account_sid(self) -> str:
+        """The Twilio account SID in use (the sandbox one in sandbox mode)."""
+        return self.twilio_account_sid or SANDBOX_ACCOUNT_SID
+
+    @property
+    def auth_token(self) -> str:
+        """The Twilio auth token that signs webhooks and authenticates REST calls."""
+        if self.twilio_auth_token is None:
+            return SANDBOX_AUTH_TOKEN
+        return self.twilio_auth_token.get_secret_value()
+
+    @property
+    def twilio_rest_base_url(self) -> str:
+        """Where Messages and Calls requests go: Twilio, a test fake, or the sandbox outbox."""
+        if self.twilio_api_base_url:
+            return self.twilio_api_base_url.rstrip("/")
+        if self.sandbox:
+            return f"{self.public_base_url}/sandbox/twilio"
+        return "https://api.twilio.com"
+
+    @property
+    def outbox_path(self) -> Path:
+        """The send outbox's SQLite file: the memory database's, or ``.data/outbox.db``.
+
+        With PostgreSQL memory the outbox stays a local file for now, so it guards the
+        sends of the workers on one host.
+        """
+        if self.memory_database_url.startswith("sqlite:///"):
+            return Path(self.memory_database_url.removeprefix("sqlite:///"))
+        return Path(".data/outbox.db")
+
+    @property
+    def chat_model(self) -> str:
+        """The model named in Chat Completions requests (``LLM_MODEL``, else a common default)."""
+        return self.llm_model or DEFAULT_LLM_MODEL
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when an OpenAI-compatible endpoint is set; otherwise the demo responder answers."""
+        return bool(self.llm_base_url)
+
+    def safe_summary(self) -> dict[str, Any]:
+        """Configuration worth logging at start-up, with no secret in it."""
+        return {
+            "temporal_address": self.temporal_address,
+            "temporal_namespace": self.temporal_namespace,
+            "task_queue": self.temporal_task_queue,
+            "sandbox": self.sandbox,
+            "llm": self.llm_base_url or "demo responder",
+            "llm_model": self.llm_model,
+            "agent": self.agent or "default",
+            "tools_file": self.tools_file,
+            "public_base_url": self.public_base_url,
+            "validate_signatures": self.twilio_validate_signatures,
+        }
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return Settings()
