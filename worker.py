@@ -28,7 +28,7 @@ from switchboard.runtime.logging import configure_logging
 from switchboard.runtime.outbox import SqliteOutbox
 from switchboard.runtime.temporal import connect, ensure_search_attributes
 from switchboard.twilio.rest import TwilioRestClient
-from workflows.callbacks import CallbackWorkflow
+from workflows.callback import CallbackWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.starting import conversation_config
 

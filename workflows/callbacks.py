@@ -9,7 +9,6 @@ can cancel it (``cancel_callback``), which cancels the timer workflow.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -21,14 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.agent.builtins import ScheduleCallbackArgs
     from switchboard.contract.addresses import Channel
     from switchboard.contract.conversation import ConversationState
-    from switchboard.contract.names import CANCEL_CALLBACK_SIGNAL, START_OUTBOUND_ACTIVITY
+    from switchboard.contract.names import CANCEL_CALLBACK_SIGNAL
     from switchboard.contract.outbound import (
         CallbackInput,
         CancelCallbackRequest,
-        OutboundRequest,
         ScheduledCallback,
     )
-    from workflows.policies import START_OUTBOUND_POLICY
+    from workflows.callback import CallbackWorkflow
 
 _FAILURES = (ActivityError, ApplicationError)
 _MAX_KEPT = 20
@@ -130,35 +128,3 @@ class Callbacks:
         for callback in self._state.callbacks:
             if callback.workflow_id == workflow_id:
                 callback.status = "done"
-
-
-@workflow.defn
-class CallbackWorkflow:
-    """Sleeps until a callback is due, then starts the call or message. Cancel to call off."""
-
-    @workflow.run
-    async def run(self, input: CallbackInput) -> str:
-        """Wait for ``input.callback.at``; then start the outbound conversation."""
-        callback = input.callback
-        delay = callback.at - workflow.now()
-        try:
-            if delay.total_seconds() > 0:
-                await workflow.sleep(delay, summary=f"until {callback.at.isoformat()}")
-        except asyncio.CancelledError:
-            workflow.logger.info("callback %s canceled", callback.id)
-            return "canceled"
-        request = OutboundRequest(
-            to=input.customer,
-            channel=callback.channel,
-            purpose=callback.note or "the callback the customer asked for",
-            request_id=workflow.info().workflow_id,
-            callback_id=callback.id,
-            requested_at=workflow.now(),
-        )
-        await workflow.execute_activity(
-            START_OUTBOUND_ACTIVITY,
-            request,
-            **START_OUTBOUND_POLICY,
-            summary=f"{callback.channel} to {input.customer}",
-        )
-        return "started"
