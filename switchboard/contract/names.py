@@ -1,10 +1,11 @@
 """Every name that crosses a process boundary, in one place.
 
-Temporal routes by name: a signal, update, query or activity renamed here without a
-migration strands the conversations already running (their histories hold the old name),
-so these strings never change. Code refers to them through these constants; the gateway
-calls workflow handlers by method reference wherever Temporal allows it, and by these names
-only where it cannot (signal-with-start takes the signal's name).
+Temporal routes by name: a signal, update, query or activity renamed without a migration
+strands the conversations already running (their histories hold the old name), so these
+strings never change. A ``ConversationWorkflow`` handler's name is its method name, and the
+gateway calls handlers by method reference; the constants here are for what needs a string
+(signal-with-start, activities scheduled by name, the CLI), and
+``tests/workflows/test_handlers.py`` proves they match the workflow's handlers.
 
 From the Temporal CLI::
 

@@ -26,7 +26,7 @@ from tests.conftest import (
 from tests.e2e.test_crashes import ROOT, worker_env
 from tests.support.fake_llm import FakeReply, Messages
 from tests.support.server import free_port
-from workflows.voice_legs import LEG_HEARTBEAT_TIMEOUT, RECONNECT_GRACE
+from workflows.conversation.calls import LEG_HEARTBEAT_TIMEOUT, RECONNECT_GRACE
 
 
 class GatewayProcess:

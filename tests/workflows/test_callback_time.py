@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from workflows.callbacks import InvalidCallbackTime, parse_callback_time
+from workflows.conversation.callbacks import InvalidCallbackTime, parse_callback_time
 
 NOW = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
 

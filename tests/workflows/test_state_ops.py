@@ -17,7 +17,7 @@ from switchboard.contract.conversation import (
     TranscriptEntry,
 )
 from switchboard.contract.llm import ChatMessage
-from workflows.state_ops import (
+from workflows.conversation.state_ops import (
     chat_history,
     record_delivery_status,
     record_inbound,
@@ -117,17 +117,22 @@ def test_seen_message_sids_are_bounded() -> None:
     assert record_inbound(state, message("SM0"), cfg)
 
 
+def active_channel(state: ConversationState) -> Channel | None:
+    """Read afresh: mypy keeps an ``is`` narrowing of the attribute across ``record_inbound``."""
+    return state.active_channel
+
+
 def test_channels_active_channel_and_business_addresses() -> None:
     state = new_state()
     record_inbound(state, message("SM1"), CFG)
     assert state.channels == [Channel.SMS]
-    assert state.active_channel is Channel.SMS
+    assert active_channel(state) is Channel.SMS
     record_inbound(state, message("SM2", channel=Channel.WHATSAPP), CFG)
     assert state.channels == [Channel.SMS, Channel.WHATSAPP]
-    assert state.active_channel is Channel.WHATSAPP
+    assert active_channel(state) is Channel.WHATSAPP
     record_inbound(state, message("SM3"), CFG)
     assert state.channels == [Channel.SMS, Channel.WHATSAPP]
-    assert state.active_channel is Channel.SMS
+    assert active_channel(state) is Channel.SMS
     assert state.business_addresses == {
         Channel.SMS: SMS_NUMBER,
         Channel.WHATSAPP: WHATSAPP_NUMBER,

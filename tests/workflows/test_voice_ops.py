@@ -10,7 +10,7 @@ from switchboard.agent.call_control import InvalidToolCall, to_action
 from switchboard.contract.addresses import Channel
 from switchboard.contract.conversation import ConversationState, Role
 from switchboard.contract.llm import ToolCall
-from workflows import state_ops
+from workflows.conversation import state_ops
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SAID = "Our opening hours are nine to five on weekdays, and ten to two on Saturdays."

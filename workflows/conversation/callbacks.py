@@ -1,34 +1,25 @@
-"""Callbacks: "call me back at 3pm" as a durable timer that survives restarts and deploys.
+"""Callbacks the customer asks for ("call me back at 3pm"), scheduled and cancelled.
 
-``schedule_callback`` starts a ``CallbackWorkflow`` (a child that outlives the conversation
-run: it is abandoned, not cancelled, when the conversation closes). It sleeps until the time,
-then starts an outbound call or message on the customer's conversation (signal-with-start
-from an activity, so it works whether or not that conversation is still open). The customer
-can cancel it (``cancel_callback``), which cancels the timer workflow.
+``schedule_callback`` starts a ``CallbackWorkflow`` (``workflows.callback``): a child that
+outlives this run — abandoned, not cancelled, when the conversation closes — sleeps until the
+time, then starts the outbound call or message. ``cancel_callback`` (a tool, and a signal)
+cancels that timer workflow. When a callback fires, its ``outbound`` request marks it done.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from switchboard.agent.builtins import ScheduleCallbackArgs
     from switchboard.contract.addresses import Channel
-    from switchboard.contract.conversation import ConversationState
-    from switchboard.contract.names import CANCEL_CALLBACK_SIGNAL
-    from switchboard.contract.outbound import (
-        CallbackInput,
-        CancelCallbackRequest,
-        ScheduledCallback,
-    )
+    from switchboard.contract.outbound import CallbackInput, ScheduledCallback
     from workflows.callback import CallbackWorkflow
+    from workflows.conversation.base import ACTIVITY_FAILURES, ConversationBase
 
-_FAILURES = (ActivityError, ApplicationError)
 _MAX_KEPT = 20
 
 
@@ -57,22 +48,23 @@ def parse_callback_time(text: str, now: datetime) -> datetime:
 
 
 class Callbacks:
-    """Mixed into ``ConversationWorkflow``; schedules and cancels callbacks."""
+    """The callbacks of one conversation: each a timer workflow of its own."""
 
-    _state: ConversationState
+    def __init__(self, conv: ConversationBase) -> None:
+        self._conv = conv
 
-    if TYPE_CHECKING:
+    @property
+    def any_scheduled(self) -> bool:
+        """Whether a callback is waiting (the model is then offered ``cancel_callback``)."""
+        return any(c.status == "scheduled" for c in self._conv.state.callbacks)
 
-        def _note(self, text: str) -> None: ...
-        def _publish(self) -> None: ...
-
-    async def _schedule_callback(self, args: ScheduleCallbackArgs) -> str:
+    async def schedule(self, args: ScheduleCallbackArgs) -> str:
         """Start the callback's timer workflow; the answer goes back to the model."""
         try:
             at = parse_callback_time(args.at, workflow.now())
         except InvalidCallbackTime as exc:
             return f"Error: {exc}"
-        state = self._state
+        state = self._conv.state
         state.callbacks_made += 1  # before any await: parallel calls get their own ids
         number = state.callbacks_made
         callback = ScheduledCallback(
@@ -95,17 +87,19 @@ class Callbacks:
         )
         state.callbacks.append(callback)
         del state.callbacks[:-_MAX_KEPT]
-        self._note(f"callback {callback.id} scheduled for {at.isoformat()} by {callback.channel}")
+        self._conv.note(
+            f"callback {callback.id} scheduled for {at.isoformat()} by {callback.channel}"
+        )
         return (
             f"Callback {callback.id} scheduled for {at.strftime('%Y-%m-%d %H:%M')} UTC by "
             f"{callback.channel}. Confirm it to the customer."
         )
 
-    async def _cancel_callbacks(self, callback_id: str | None) -> str:
+    async def cancel(self, callback_id: str | None) -> str:
         """Cancel one scheduled callback, or all of them; the answer goes back to the model."""
         chosen = [
             c
-            for c in self._state.callbacks
+            for c in self._conv.state.callbacks
             if c.status == "scheduled" and (callback_id is None or c.id == callback_id)
         ]
         if not chosen:
@@ -113,18 +107,14 @@ class Callbacks:
         for callback in chosen:
             try:
                 await workflow.get_external_workflow_handle(callback.workflow_id).cancel()
-            except _FAILURES as exc:
+            except ACTIVITY_FAILURES as exc:
                 workflow.logger.info("callback %s already over: %s", callback.id, exc)
             callback.status = "canceled"
-            self._note(f"callback {callback.id} canceled")
+            self._conv.note(f"callback {callback.id} canceled")
         return "Canceled: " + ", ".join(c.id for c in chosen)
 
-    @workflow.signal(name=CANCEL_CALLBACK_SIGNAL)
-    async def cancel_callback(self, request: CancelCallbackRequest) -> None:
-        """Cancel a scheduled callback (every one when ``callback_id`` is empty)."""
-        await self._cancel_callbacks(request.callback_id)
-
-    def _callback_fired(self, workflow_id: str) -> None:
-        for callback in self._state.callbacks:
+    def fired(self, workflow_id: str) -> None:
+        """The callback run by ``workflow_id`` has started its conversation."""
+        for callback in self._conv.state.callbacks:
             if callback.workflow_id == workflow_id:
                 callback.status = "done"

@@ -1,20 +1,19 @@
-"""Tool calls of ``ConversationWorkflow``: which tools a turn offers, and running the calls.
+"""The model's tool calls: which tools a turn offers, and running the calls.
 
-Built-ins are validated here (pure) and acted on by the workflow itself: memory tools run
-as memory activities, ``handoff_to_human`` and ``end_conversation`` change the conversation,
-``schedule_callback`` starts a durable timer workflow. The agent's own tools (Python
-functions, HTTP tools) run as the ``run_tool`` activity with their own timeout and retries;
-the activity validates their arguments. Whatever goes wrong — bad arguments, an exception,
-a timeout — becomes the tool's result for the model, never a failed turn.
+Built-ins are validated here (pure) and acted on by the conversation itself: memory tools
+run as memory activities, ``handoff_to_human`` and ``end_conversation`` change the
+conversation, ``schedule_callback`` starts a durable timer workflow. The agent's own tools
+(Python functions, HTTP tools) run as the ``run_tool`` activity with their own timeout and
+retries; the activity validates their arguments. Whatever goes wrong — bad arguments, an
+exception, a timeout — becomes the tool's result for the model, never a failed turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -37,109 +36,133 @@ with workflow.unsafe.imports_passed_through():
     )
     from switchboard.agent.call_control import VOICE_TOOLS
     from switchboard.contract.addresses import Channel
-    from switchboard.contract.conversation import ConversationConfig, ConversationState
     from switchboard.contract.handoff import HandoffRequest
     from switchboard.contract.llm import ToolCall
     from switchboard.contract.names import RUN_TOOL_ACTIVITY
     from switchboard.contract.tools import ToolInvocation, ToolPolicy, ToolResult
+    from workflows.conversation.base import ACTIVITY_FAILURES, ConversationBase
+    from workflows.conversation.callbacks import Callbacks
+    from workflows.conversation.handoff import Handoffs
+    from workflows.conversation.memory import Memory
 
 PARALLEL_TOOLS_PATCH = "parallel-tools"
-_FAILURES = (ActivityError, ApplicationError)
+HANDED_OFF = "handoff"
+"""The ``turn_end`` of a round whose ``handoff_to_human`` call handed the conversation over."""
 
 
-class ToolCalls:
-    """Mixed into ``ConversationWorkflow``; runs the model's tool calls for a turn."""
+@dataclass
+class ToolRound:
+    """The results of one reply's tool calls, in call order, and how they end the turn.
 
-    _state: ConversationState
-    _cfg: ConversationConfig
-    _turn_end: str | None
+    ``turn_end`` is ``"handoff"`` when a call handed the conversation to a human,
+    ``"ended: <reason>"`` when ``end_conversation`` was called, else None (the last such
+    call of the round wins).
+    """
 
-    if TYPE_CHECKING:  # provided by the other parts of the workflow
+    results: list[str]
+    turn_end: str | None = None
 
-        def _memory_enabled(self) -> bool: ...
-        async def _memory_tool(self, call: ToolCall, args: BaseModel) -> str: ...
-        def _request_handoff(self, request: HandoffRequest) -> bool: ...
-        async def _schedule_callback(self, args: ScheduleCallbackArgs) -> str: ...
-        async def _cancel_callbacks(self, callback_id: str | None) -> str: ...
-        def _note(self, text: str) -> None: ...
 
-    def _offered_tools(self, channel: Channel) -> list[str]:
+class ToolRunner:
+    """Offers tools to the model and runs what it calls."""
+
+    def __init__(
+        self, conv: ConversationBase, memory: Memory, handoffs: Handoffs, callbacks: Callbacks
+    ) -> None:
+        self._conv = conv
+        self._memory = memory
+        self._handoffs = handoffs
+        self._callbacks = callbacks
+
+    def offered(self, channel: Channel) -> list[str]:
         """The tools a turn on ``channel`` offers, in the order the model sees them."""
         names: list[str] = []
         if channel is Channel.VOICE:
             names += VOICE_TOOLS  # send_digits, switch_language, end_conversation (call control)
-            if self._memory_enabled():
+            if self._memory.enabled():
                 names.append(REMEMBER)  # knowledge is already looked up for every utterance
         else:
-            if self._memory_enabled():
+            if self._memory.enabled():
                 names += TEXT_TOOLS
             names.append(END_CONVERSATION)
         names += [HANDOFF_TO_HUMAN, SCHEDULE_CALLBACK]
-        if any(c.status == "scheduled" for c in self._state.callbacks):
+        if self._callbacks.any_scheduled:
             names.append(CANCEL_CALLBACK)
-        names += [p.name for p in self._cfg.tools if channel in p.channels]
+        names += [p.name for p in self._conv.cfg.tools if channel in p.channels]
         return names
 
-    async def _run_tool_calls(
+    async def run(
         self, calls: list[ToolCall], channel: Channel, call_sid: str | None = None
-    ) -> list[str]:
+    ) -> ToolRound:
         """Run a reply's tool calls side by side; one result per call, in order.
 
         ``call_sid``: the calls come from a spoken reply on that call (a handoff then ends
         the relay session through the reply's own follow-up).
         """
         if not workflow.patched(PARALLEL_TOOLS_PATCH):  # histories from before: one by one
-            return [await self._run_tool(call, channel, call_sid) for call in calls]
-        return list(
-            await asyncio.gather(*(self._run_tool(call, channel, call_sid) for call in calls))
-        )
+            outcomes = [await self._run_one(call, channel, call_sid) for call in calls]
+        else:
+            outcomes = list(
+                await asyncio.gather(*(self._run_one(call, channel, call_sid) for call in calls))
+            )
+        turn_end = None
+        for _, ends in outcomes:
+            turn_end = ends or turn_end
+        return ToolRound(results=[result for result, _ in outcomes], turn_end=turn_end)
 
-    async def _run_tool(self, call: ToolCall, channel: Channel, call_sid: str | None) -> str:
-        """Run one tool call; the result (or what went wrong) goes back to the model."""
+    async def _run_one(
+        self, call: ToolCall, channel: Channel, call_sid: str | None
+    ) -> tuple[str, str | None]:
+        """Run one tool call: its result for the model, and how it ends the turn, if it does."""
         if call.name not in BUILTIN_TOOLS:
-            return await self._agent_tool(call, channel)
+            return await self._agent_tool(call, channel), None
         try:
             args = parse_arguments(call)
         except InvalidToolArguments as exc:
-            self._note(f"tool call refused: {exc}")
-            return f"Error: {exc}"
+            self._conv.note(f"tool call refused: {exc}")
+            return f"Error: {exc}", None
         if call.name not in TEXT_TOOLS:  # the memory tools note what they did themselves
-            self._note(f"tool {call.name}({call.arguments})")
+            self._conv.note(f"tool {call.name}({call.arguments})")
         if isinstance(args, HandoffArgs):
             request = HandoffRequest(reason=args.reason, source="tool", call_sid=call_sid)
-            if self._request_handoff(request):
-                self._turn_end = "handoff"
-                return "A human agent has been asked to take over. Tell the customer so."
-            return "The conversation is already with a human."
+            if self._handoffs.request(request):
+                return (
+                    "A human agent has been asked to take over. Tell the customer so.",
+                    HANDED_OFF,
+                )
+            return "The conversation is already with a human.", None
         if isinstance(args, EndConversationArgs):
-            self._turn_end = f"ended: {args.reason}"
-            return "The conversation will end after your reply. Say goodbye."
+            return (
+                "The conversation will end after your reply. Say goodbye.",
+                f"ended: {args.reason}",
+            )
         try:
             if isinstance(args, ScheduleCallbackArgs):
-                return await self._schedule_callback(args)
+                return await self._callbacks.schedule(args), None
             if isinstance(args, CancelCallbackArgs):
-                return await self._cancel_callbacks(args.callback_id)
-            return await self._memory_tool(call, args)
-        except _FAILURES as exc:
+                return await self._callbacks.cancel(args.callback_id), None
+            return await self._memory.run_tool(call, args), None
+        except ACTIVITY_FAILURES as exc:
             workflow.logger.warning("tool %s failed: %s", call.name, exc)
-            return f"Error: {call.name} is unavailable right now"
+            return f"Error: {call.name} is unavailable right now", None
         except workflow.NondeterminismError:
             raise
         except Exception as exc:  # a bug in a built-in must not fail the workflow task
             workflow.logger.error("tool %s broke: %r", call.name, exc)
-            return f"Error: {call.name} failed"
+            return f"Error: {call.name} failed", None
 
     async def _agent_tool(self, call: ToolCall, channel: Channel) -> str:
-        policy = next((p for p in self._cfg.tools if p.name == call.name), None)
+        conv = self._conv
+        policy = next((p for p in conv.cfg.tools if p.name == call.name), None)
         if policy is None or channel not in policy.channels:
-            self._note(f"tool call refused: there is no tool named {call.name!r}")
+            conv.note(f"tool call refused: there is no tool named {call.name!r}")
             return f"Error: there is no tool named {call.name!r}"
         invocation = ToolInvocation(
             name=call.name,
             arguments=call.arguments,
             call_id=call.id,
             conversation_id=workflow.info().workflow_id,
-            customer=self._state.customer,
+            customer=conv.state.customer,
             channel=channel,
         )
         timeout = timedelta(seconds=policy.timeout_seconds)
@@ -156,12 +179,12 @@ class ToolCalls:
                 retry_policy=_retry_policy(policy),
                 summary=f"tool {call.name}",
             )
-        except _FAILURES as exc:
+        except ACTIVITY_FAILURES as exc:
             message = _failure_message(exc)
             workflow.logger.warning("tool %s failed: %s", call.name, message)
-            self._note(f"tool {call.name} failed: {message}")
+            conv.note(f"tool {call.name} failed: {message}")
             return f"Error: {call.name} failed: {message}"
-        self._note(
+        conv.note(
             f"tool {call.name}({call.arguments})"
             + ("" if result.ok else f" refused: {result.content}")
         )

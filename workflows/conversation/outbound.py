@@ -10,76 +10,67 @@ answered by our own ConversationRelay socket, which attaches it to this conversa
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from switchboard.contract.addresses import Channel
-    from switchboard.contract.conversation import ConversationConfig, ConversationState, Role
-    from switchboard.contract.names import OUTBOUND_SIGNAL, PLACE_CALL_ACTIVITY
+    from switchboard.contract.conversation import Role
+    from switchboard.contract.llm import LLMRequest
+    from switchboard.contract.names import PLACE_CALL_ACTIVITY
     from switchboard.contract.outbound import OutboundRequest, PlaceCallRequest, PlacedCall
+    from workflows.conversation import state_ops
+    from workflows.conversation.base import ACTIVITY_FAILURES, ConversationBase
+    from workflows.conversation.callbacks import Callbacks
     from workflows.policies import HANDOFF_TARGET_POLICY
 
-_FAILURES = (ActivityError, ApplicationError)
 WHATSAPP_WINDOW = timedelta(hours=24)
 """WhatsApp's customer-service window: free-form messages only this long after the customer's."""
 _MAX_IDS = 200
 
 
 class Outbound:
-    """Mixed into ``ConversationWorkflow``; starts conversations from our side."""
+    """Conversations started from our side: the requests waiting, and starting them."""
 
-    _state: ConversationState
-    _cfg: ConversationConfig
-    _outbound: list[OutboundRequest]
+    def __init__(self, conv: ConversationBase, callbacks: Callbacks) -> None:
+        self._conv = conv
+        self._callbacks = callbacks
+        self._queue: list[OutboundRequest] = []
 
-    if TYPE_CHECKING:
-
-        def _note(self, text: str) -> None: ...
-        def _publish(self) -> None: ...
-        def _callback_fired(self, workflow_id: str) -> None: ...
-        def _outbound_sender(self, channel: Channel) -> str | None: ...
-        async def _opening(self, purpose: str, channel: Channel) -> str: ...
-        async def _send_text(
-            self,
-            text: str,
-            channel: Channel,
-            *,
-            key: str,
-            role: Role = ...,
-            content_sid: str | None = ...,
-            content_variables: dict[str, str] | None = ...,
-            sender: str | None = ...,
-        ) -> None: ...
-
-    @workflow.signal(name=OUTBOUND_SIGNAL)
-    def outbound(self, request: OutboundRequest) -> None:
-        """Start a message or call to the customer (a repeated ``request_id`` is ignored)."""
-        state = self._state
+    def request(self, request: OutboundRequest) -> None:
+        """Record a request to start a message or call (a repeated ``request_id`` is ignored)."""
+        state = self._conv.state
         if request.request_id in state.outbound_ids:
             return
         state.outbound_ids.append(request.request_id)
         del state.outbound_ids[:-_MAX_IDS]
         if request.callback_id:
-            self._callback_fired(request.request_id)  # a callback's request id: its workflow
+            self._callbacks.fired(request.request_id)  # a callback's request id: its workflow
         if request.channel is not Channel.VOICE:  # a call joins the channels when answered
             if request.channel not in state.channels:
                 state.channels.append(request.channel)
             state.active_channel = request.channel
-            self._publish()
-        self._outbound.append(request)
+            self._conv.publish()
+        self._queue.append(request)
 
-    async def _start_outbound(self, request: OutboundRequest) -> None:
-        state = self._state
+    @property
+    def pending(self) -> bool:
+        """Whether a request waits for the run loop."""
+        return bool(self._queue)
+
+    async def start_next(self) -> None:
+        """Start the oldest request waiting."""
+        await self._start(self._queue.pop(0))
+
+    async def _start(self, request: OutboundRequest) -> None:
+        conv = self._conv
         channel = request.channel
         if request.purpose:
-            state.purpose = request.purpose
-        state.last_activity = workflow.now()
+            conv.state.purpose = request.purpose
+        conv.state.last_activity = workflow.now()
         what = request.purpose or request.text or "no purpose given"
-        self._note(f"outbound {channel} started: {what}")
-        key = f"{workflow.info().first_execution_run_id}:outbound:{request.request_id}"
+        conv.note(f"outbound {channel} started: {what}")
+        key = conv.key(f"outbound:{request.request_id}")
         if channel is Channel.VOICE:
             await self._place_call(request, key)
             return
@@ -87,17 +78,35 @@ class Outbound:
         # last word), or when there is nothing else to send.
         template = request.template_sid
         if template and (not self._window_open(channel) or not (request.text or request.purpose)):
-            await self._send_text(
+            await conv.send_text(
                 f"[template {template}] {request.text or ''}".strip(),
                 channel,
                 key=key,
                 content_sid=template,
                 content_variables=request.template_variables,
-                sender=self._outbound_sender(channel),
+                sender=conv.outbound_sender(channel),
             )
             return
         text = request.text or await self._opening(request.purpose or "", channel)
-        await self._send_text(text, channel, key=key, sender=self._outbound_sender(channel))
+        await conv.send_text(text, channel, key=key, sender=conv.outbound_sender(channel))
+
+    async def _opening(self, purpose: str, channel: Channel) -> str:
+        """The first message of a conversation we start, written by the model."""
+        conv = self._conv
+        conv.state.turn += 1
+        request = LLMRequest(
+            conversation_id=workflow.info().workflow_id,
+            channel=channel,
+            turn=conv.state.turn,
+            messages=state_ops.chat_history(conv.state),
+            context=conv.context() + "\n\nWrite the first message to the customer now.",
+        )
+        try:
+            reply = await conv.llm(request, f"opening {conv.state.turn}")
+        except ACTIVITY_FAILURES as exc:
+            workflow.logger.warning("opening not written: %s", exc)
+            return f"Hello! We're getting in touch about: {purpose}" if purpose else "Hello!"
+        return reply.text or f"Hello! We're getting in touch about: {purpose}"
 
     def _window_open(self, channel: Channel) -> bool:
         """Whether free-form messages may go out: always on SMS; 24 h after the customer's."""
@@ -106,13 +115,14 @@ class Outbound:
         since = workflow.now() - WHATSAPP_WINDOW
         return any(
             e.role is Role.CUSTOMER and e.channel is Channel.WHATSAPP and e.at >= since
-            for e in self._state.transcript
+            for e in self._conv.state.transcript
         )
 
     async def _place_call(self, request: OutboundRequest, key: str) -> None:
-        number = self._outbound_sender(Channel.VOICE)
+        conv = self._conv
+        number = conv.outbound_sender(Channel.VOICE)
         if number is None:
-            self._note("outbound call not placed: set TWILIO_PHONE_NUMBER")
+            conv.note("outbound call not placed: set TWILIO_PHONE_NUMBER")
             return
         try:
             placed: PlacedCall = await workflow.execute_activity(
@@ -128,8 +138,8 @@ class Outbound:
                 **HANDOFF_TARGET_POLICY,
                 summary=f"call {request.to}",
             )
-        except _FAILURES as exc:
+        except ACTIVITY_FAILURES as exc:
             workflow.logger.warning("outbound call not placed: %s", exc)
-            self._note(f"outbound call not placed: {exc}")
+            conv.note(f"outbound call not placed: {exc}")
             return
-        self._note(f"outbound call {placed.sid} placed ({placed.status})")
+        conv.note(f"outbound call {placed.sid} placed ({placed.status})")
