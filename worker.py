@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.calls import CallActivities
 from activities.conversations import ConversationStarter
 from activities.delivery import DeliveryActivities
 from activities.handoff import HandoffActivities
@@ -69,7 +70,8 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         llm = LLMActivities(settings, agent=agent)
         delivery = DeliveryActivities(settings, rest, outbox)
         memory = MemoryActivities(store, settings, openai_client(settings))
-        handoff = HandoffActivities(settings, http, store, openai_client(settings), outbox, agent)
+        handoff = HandoffActivities(settings, http, store, openai_client(settings), outbox)
+        calls = CallActivities(settings, rest, outbox, agent)
         tools = ToolActivities(agent, http, store)
         starter = ConversationStarter(
             client, settings.temporal_task_queue, conversation_config(settings, agent)
@@ -91,7 +93,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                     handoff.deliver_handoff,
                     handoff.notify_human_side,
                     handoff.cancel_handoff_task,
-                    handoff.place_call,
+                    calls.place_call,
                     tools.run_tool,
                     starter.start_outbound,
                 ],

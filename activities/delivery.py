@@ -1,4 +1,10 @@
-"""Delivery: send a reply over Twilio Messages, exactly once."""
+"""Delivery: send a reply over Twilio Messages, exactly once.
+
+The reply is claimed in the outbox under its idempotency key before the request leaves; a
+retry that finds it sent returns the recorded SID, and one that finds it begun without an
+answer asks Twilio (``find_message``) before sending again. Twilio's refusals are classed
+by :func:`switchboard.twilio.failures.classify_twilio_error`.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,13 @@ import json
 import httpx
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
-from switchboard.contract import errors
 from switchboard.contract.messaging import SendMessageRequest, SendMessageResult
 from switchboard.contract.names import SEND_MESSAGE_ACTIVITY
 from switchboard.runtime.config import Settings
 from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.twilio.failures import classify_twilio_error, outbox_note, twilio_unreachable
 from switchboard.twilio.rest import TwilioError, TwilioRestClient, utc_from_timestamp
 
 log = structlog.get_logger(__name__)
@@ -56,11 +61,12 @@ class DeliveryActivities:
             async with heartbeating(1.0):
                 sent = await self._rest.create_message(self._form(request))
         except TwilioError as exc:
-            raise await self._classify(key, exc) from exc
+            error = classify_twilio_error(exc)
+            if error.non_retryable:
+                await self._outbox.mark_failed(key, outbox_note(exc))
+            raise error from exc
         except httpx.TransportError as exc:
-            raise ApplicationError(
-                f"Twilio unreachable: {type(exc).__name__}", type=errors.TWILIO_UNAVAILABLE
-            ) from exc
+            raise twilio_unreachable(exc) from exc
         await self._outbox.mark_sent(key, sent.sid, sent.status)
         bound.info("message_sent", sid=sent.sid, attempt=activity.info().attempt)
         return SendMessageResult(sid=sent.sid, status=sent.status)
@@ -76,18 +82,3 @@ class DeliveryActivities:
         else:
             form["Body"] = request.body
         return form
-
-    async def _classify(self, key: str, exc: TwilioError) -> ApplicationError:
-        if exc.http_status == 429 or exc.http_status >= 500:
-            return ApplicationError(str(exc), exc.code, type=errors.TWILIO_UNAVAILABLE)
-        await self._outbox.mark_failed(key, f"error {exc.code}")
-        if exc.http_status in (401, 403) and exc.code not in (
-            errors.TWILIO_OPTED_OUT,
-            errors.TWILIO_INVALID_NUMBER,
-        ):
-            return ApplicationError(
-                str(exc), exc.code, type=errors.TWILIO_AUTH_ERROR, non_retryable=True
-            )
-        return ApplicationError(
-            str(exc), exc.code, type=errors.TWILIO_PERMANENT_ERROR, non_retryable=True
-        )

@@ -1,20 +1,20 @@
-"""Human handoff and outbound calls: the activities that reach the world outside the workflow.
+"""Human handoff: the activities that hand a conversation to a person and keep them informed.
 
 ``prepare_handoff`` builds the package a human receives (the model's summary, else a
 deterministic one, and the customer's profile); ``deliver_handoff`` creates the TaskRouter
 task (Flex) and POSTs the signed webhook, each once per idempotency key;
 ``notify_human_side`` tells the webhook what happens while a human has the conversation;
-``cancel_handoff_task`` withdraws a task nobody took; ``place_call`` places an outbound call
-answered by our ConversationRelay socket, exactly once.
+``cancel_handoff_task`` withdraws a task nobody took.
 
 Exactly once works like the message outbox: an attempt is claimed under its key before the
-request leaves; a retry that finds it done returns what was recorded, and one that finds it
-begun without an answer asks Twilio (``find_call``, ``find_task``) before trying again.
+request leaves; a retry that finds it done returns what was recorded, and one that finds a
+task begun without an answer asks TaskRouter (``find_task``) before creating it again.
+TaskRouter's refusals are classed by ``switchboard.twilio.failures`` like every Twilio
+error; the webhook's answers follow the same transient rule (408, 429, 5xx and no answer at
+all are retryable; any other refusal, or an unusable URL, is not).
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import httpx
 import openai
@@ -24,7 +24,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
-from switchboard.agent import Agent
 from switchboard.contract import errors
 from switchboard.contract.handoff import (
     TASK_CHANNELS,
@@ -39,10 +38,8 @@ from switchboard.contract.names import (
     CANCEL_HANDOFF_TASK_ACTIVITY,
     DELIVER_HANDOFF_ACTIVITY,
     NOTIFY_HUMAN_SIDE_ACTIVITY,
-    PLACE_CALL_ACTIVITY,
     PREPARE_HANDOFF_ACTIVITY,
 )
-from switchboard.contract.outbound import PlaceCallRequest, PlacedCall
 from switchboard.memory import MemoryStore
 from switchboard.memory.models import TranscriptLine
 from switchboard.memory.rendering import profile_json
@@ -50,9 +47,13 @@ from switchboard.memory.summary import MAX_SUMMARY_CHARS, fallback_summary, tran
 from switchboard.runtime.config import Settings
 from switchboard.runtime.outbox import SqliteOutbox
 from switchboard.runtime.webhooks import WebhookError, post_signed
-from switchboard.twilio.rest import TwilioError, TwilioRestClient, utc_from_timestamp
+from switchboard.twilio.failures import (
+    classify_twilio_error,
+    is_transient_status,
+    outbox_note,
+    taskrouter_unreachable,
+)
 from switchboard.twilio.taskrouter import CANCELABLE_STATUSES, TaskRouterClient, TaskRouterError
-from switchboard.twilio.twiml import VoiceOptions, connect_relay_twiml
 
 log = structlog.get_logger(__name__)
 
@@ -71,20 +72,15 @@ TASK_TIMEOUT_MARGIN_S = 60
 """A task outlives HANDOFF_TIMEOUT by this much: the workflow's own timer cancels it first."""
 
 _TASK_PREFIX = "task:"
-_CALL_PREFIX = "call:"
 _WEBHOOK_PREFIX = "webhook:"
 
 
-OUTBOUND_GREETING = "Hello! This is a call about {purpose}. Is now a good time?"
-"""What an outbound call (a callback, an operator's call) opens with."""
-
-
 class HandoffActivities:
-    """Activities of human handoff and outbound calls, over one worker's shared clients.
+    """Activities of human handoff, over one worker's shared clients.
 
-    ``http`` carries every REST and webhook request; ``outbox`` (the send outbox's SQLite)
-    records tasks, calls and webhook deliveries under their idempotency keys, each kind
-    under its own key prefix so the keys of messages and calls never meet.
+    ``http`` carries every TaskRouter and webhook request; ``outbox`` (the send outbox's
+    SQLite) records tasks and webhook deliveries under their idempotency keys, each kind
+    under its own key prefix so they never meet the keys of messages and calls.
     """
 
     def __init__(
@@ -94,7 +90,6 @@ class HandoffActivities:
         store: MemoryStore,
         llm: openai.AsyncOpenAI | None,
         outbox: SqliteOutbox,
-        agent: Agent | None = None,
     ) -> None:
         self._http = http
         self._store = store
@@ -102,9 +97,6 @@ class HandoffActivities:
         self._outbox = outbox
         self._model = settings.chat_model
         self._summary_timeout = min(settings.llm_timeout.total_seconds(), SUMMARY_TIMEOUT_S)
-        self._rest = TwilioRestClient(
-            http, settings.twilio_rest_base_url, settings.account_sid, settings.auth_token
-        )
         self._taskrouter = TaskRouterClient(
             http, settings.twilio_taskrouter_base_url, settings.account_sid, settings.auth_token
         )
@@ -120,8 +112,6 @@ class HandoffActivities:
         # always has a key.
         key = settings.gateway_api_key
         self._webhook_key = key.get_secret_value() if key is not None else ""
-        self._public_base_url = settings.public_base_url
-        self._voice = VoiceOptions.from_settings(settings, agent)
 
     async def close(self) -> None:
         """Release the model client's connections."""
@@ -266,11 +256,12 @@ class HandoffActivities:
                     self._task_timeout_s,
                 )
         except TaskRouterError as exc:
-            if not _transient(exc.http_status):
-                await self._outbox.mark_failed(key, f"error {exc.code or exc.http_status}")
-            raise _taskrouter_failure(exc) from exc
+            error = classify_twilio_error(exc)
+            if error.non_retryable:
+                await self._outbox.mark_failed(key, outbox_note(exc))
+            raise error from exc
         except httpx.TransportError as exc:
-            raise _unreachable("TaskRouter", exc, errors.TASKROUTER_UNAVAILABLE) from exc
+            raise taskrouter_unreachable(exc) from exc
         await self._outbox.mark_sent(key, sid, "pending")
         log.info("handoff_task_created", key=request.idempotency_key, sid=sid)
         return sid
@@ -289,7 +280,7 @@ class HandoffActivities:
                     event=event, idempotency_key=idempotency_key,
                 )  # fmt: skip
         except WebhookError as exc:
-            if _transient(exc.http_status):
+            if is_transient_status(exc.http_status):
                 raise ApplicationError(
                     str(exc), exc.http_status, type=errors.HANDOFF_WEBHOOK_UNAVAILABLE
                 ) from exc
@@ -305,7 +296,10 @@ class HandoffActivities:
                 non_retryable=True,
             ) from exc
         except httpx.TransportError as exc:
-            raise _unreachable("handoff webhook", exc, errors.HANDOFF_WEBHOOK_UNAVAILABLE) from exc
+            raise ApplicationError(
+                f"handoff webhook unreachable: {type(exc).__name__}",
+                type=errors.HANDOFF_WEBHOOK_UNAVAILABLE,
+            ) from exc
         await self._outbox.mark_sent(key, event, str(status))
         log.info("handoff_webhook_delivered", conversation_id=conversation_id, handoff_event=event)
         return status
@@ -334,9 +328,9 @@ class HandoffActivities:
         try:
             outcome = await self._cancel(self._workspace_sid, request)
         except TaskRouterError as exc:
-            raise _taskrouter_failure(exc) from exc
+            raise classify_twilio_error(exc) from exc
         except httpx.TransportError as exc:
-            raise _unreachable("TaskRouter", exc, errors.TASKROUTER_UNAVAILABLE) from exc
+            raise taskrouter_unreachable(exc) from exc
         bound.info("handoff_task_cancel", outcome=outcome)
 
     async def _cancel(self, workspace: str, request: CancelTaskRequest) -> str:
@@ -345,7 +339,7 @@ class HandoffActivities:
         except TaskRouterError as exc:
             if exc.http_status == 404:
                 return "gone"
-            if _transient(exc.http_status) or exc.http_status in (401, 403):
+            if is_transient_status(exc.http_status) or exc.http_status in (401, 403):
                 raise
             # TaskRouter refuses to cancel a task that was accepted or has ended (400): that
             # is fine, unless the task is still waiting and the refusal was about us.
@@ -356,73 +350,3 @@ class HandoffActivities:
                 raise
             return current.assignment_status
         return task.assignment_status
-
-    # ------------------------------------------------------------------ calls
-    @activity.defn(name=PLACE_CALL_ACTIVITY)
-    async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
-        """Place an outbound call answered by our ConversationRelay; never twice per key."""
-        key = _CALL_PREFIX + request.idempotency_key
-        bound = log.bind(conversation_id=request.conversation_id, key=request.idempotency_key)
-        record = await self._outbox.claim(
-            key, request.conversation_id, request.to, request.from_, request.purpose or ""
-        )
-        if record.state == "sent" and record.sid:
-            bound.info("call_deduplicated", sid=record.sid)
-            return PlacedCall(
-                sid=record.sid, status=record.twilio_status or "queued", deduplicated=True
-            )
-        try:
-            if record.state == "sending":
-                # An earlier attempt left without an answer: did Twilio place the call?
-                found = await self._rest.find_call(
-                    request.to, request.from_, utc_from_timestamp(record.claimed_at)
-                )
-                if found is not None:
-                    await self._outbox.mark_sent(key, found.sid, found.status)
-                    bound.info("call_recovered", sid=found.sid)
-                    return PlacedCall(sid=found.sid, status=found.status, deduplicated=True)
-            parameters = {"purpose": request.purpose} if request.purpose else None
-            # Our call, not theirs: open with why we are calling, not "how can I help?".
-            greeting = OUTBOUND_GREETING.format(purpose=request.purpose or "your request")
-            voice = dataclasses.replace(self._voice, welcome_greeting=greeting)
-            twiml = connect_relay_twiml(self._public_base_url, voice, parameters)
-            async with heartbeating(1.0):
-                call = await self._rest.create_call(
-                    {"To": request.to, "From": request.from_, "Twiml": twiml}
-                )
-        except TwilioError as exc:
-            if not _transient(exc.http_status):
-                await self._outbox.mark_failed(key, f"error {exc.code or exc.http_status}")
-            raise _twilio_failure(exc) from exc
-        except httpx.TransportError as exc:
-            raise _unreachable("Twilio", exc, errors.TWILIO_UNAVAILABLE) from exc
-        await self._outbox.mark_sent(key, call.sid, call.status)
-        bound.info("call_placed", sid=call.sid, attempt=activity.info().attempt)
-        return PlacedCall(sid=call.sid, status=call.status)
-
-
-def _transient(http_status: int) -> bool:
-    """429, 408 and 5xx may succeed later; any other 4xx will not."""
-    return http_status in (408, 429) or http_status >= 500
-
-
-def _unreachable(service: str, exc: httpx.TransportError, kind: str) -> ApplicationError:
-    return ApplicationError(f"{service} unreachable: {type(exc).__name__}", type=kind)
-
-
-def _taskrouter_failure(exc: TaskRouterError) -> ApplicationError:
-    if _transient(exc.http_status):
-        return ApplicationError(str(exc), exc.code, type=errors.TASKROUTER_UNAVAILABLE)
-    return ApplicationError(str(exc), exc.code, type=errors.TASKROUTER_REJECTED, non_retryable=True)
-
-
-def _twilio_failure(exc: TwilioError) -> ApplicationError:
-    if _transient(exc.http_status):
-        return ApplicationError(str(exc), exc.code, type=errors.TWILIO_UNAVAILABLE)
-    if exc.http_status in (401, 403):
-        return ApplicationError(
-            str(exc), exc.code, type=errors.TWILIO_AUTH_ERROR, non_retryable=True
-        )
-    return ApplicationError(
-        str(exc), exc.code, type=errors.TWILIO_PERMANENT_ERROR, non_retryable=True
-    )

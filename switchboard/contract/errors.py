@@ -7,15 +7,23 @@ Workflows branch on these strings, never on message text::
     ├── LLMBadRequest             non-retryable: the LLM rejected the request itself
     ├── LLMUnavailable            retryable: timeouts, 429, 5xx, connection errors
     ├── TwilioPermanentError      non-retryable: opted out (21610), invalid number (21211),
-    │                             WhatsApp window closed (63016), other 4xx
-    ├── TwilioAuthError           non-retryable: 401/403 from Twilio
-    ├── TwilioUnavailable         retryable: 429 and 5xx; the outbox re-checks before resending
-    ├── TaskRouterRejected        non-retryable: TaskRouter answered 4xx (bad SID, auth, attributes)
-    ├── TaskRouterUnavailable     retryable: 429, 5xx, connection errors; the task is looked up
-    │                             by its handoff key before it is created again
-    ├── HandoffWebhookRejected    non-retryable: HANDOFF_WEBHOOK_URL answered 4xx (or a redirect)
-    └── HandoffWebhookUnavailable retryable: 429, 5xx, connection errors (delivery is at least
-                                  once; receivers dedupe on X-Switchboard-Idempotency-Key)
+    │                             WhatsApp window closed (63016) whatever the HTTP status;
+    │                             any other 4xx except 401/403/408/429
+    ├── TwilioAuthError           non-retryable: 401/403 from Twilio (without a code above)
+    ├── TwilioUnavailable         retryable: 408, 429, 5xx, connection errors; the outbox
+    │                             re-checks with Twilio before resending
+    ├── TaskRouterRejected        non-retryable: TaskRouter answered 4xx other than 408/429
+    │                             (bad SID, auth, attributes)
+    ├── TaskRouterUnavailable     retryable: 408, 429, 5xx, connection errors; the task is
+    │                             looked up by its handoff key before it is created again
+    ├── HandoffWebhookRejected    non-retryable: HANDOFF_WEBHOOK_URL answered 4xx other than
+    │                             408/429 (or a redirect), or the URL is unusable
+    └── HandoffWebhookUnavailable retryable: 408, 429, 5xx, connection errors (delivery is at
+                                  least once; receivers dedupe on X-Switchboard-Idempotency-Key)
+
+The Twilio and TaskRouter types are assigned in one place,
+``switchboard.twilio.failures.classify_twilio_error``, which says why for each rule; the
+Twilio error code (or None) is always ``details[0]``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Handoff and outbound-call activities against fake Twilio, TaskRouter, webhook and LLM servers.
+"""Handoff activities against fake Twilio (TaskRouter), webhook and LLM servers.
 
 Every request crosses a real socket; each test runs activity attempts the way Temporal
 would retry them (``ActivityEnvironment``), sharing one outbox between attempts.
@@ -9,16 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.handoff import (
-    HANDOFF_KEY_ATTRIBUTE,
-    HANDOFF_SUMMARY_INSTRUCTIONS,
-    OUTBOUND_GREETING,
-)
+from activities.handoff import HANDOFF_KEY_ATTRIBUTE, HANDOFF_SUMMARY_INSTRUCTIONS
 from switchboard.contract import errors
 from switchboard.contract.addresses import Channel
 from switchboard.contract.handoff import (
@@ -27,7 +22,6 @@ from switchboard.contract.handoff import (
     HumanSideEvent,
     PrepareHandoffRequest,
 )
-from switchboard.contract.outbound import PlaceCallRequest
 from switchboard.memory.models import NewObservation, TranscriptLine
 from switchboard.memory.summary import fallback_summary
 from switchboard.runtime.webhooks import verify_signature
@@ -35,7 +29,6 @@ from tests.support.fake_llm import FakeReply, last_user_text
 from tests.support.handoff_harness import (
     API_KEY,
     AT,
-    BUSINESS,
     CUSTOMER,
     WORKFLOW,
     Fakes,
@@ -345,93 +338,3 @@ async def test_cancel_errors(h: Harness) -> None:
     assert error.type == errors.TASKROUTER_REJECTED and error.non_retryable
     assert h.twilio.task(sid)["assignment_status"] == "pending"
     await h.run(h.activities(taskrouter=False).cancel_handoff_task, request)  # nothing to call
-
-
-# --- place_call -----------------------------------------------------------------------------
-
-
-def call(key: str = "conv-+14155550123/outbound/req-1", purpose: str | None = None) -> Any:
-    return PlaceCallRequest(
-        idempotency_key=key, conversation_id=f"conv-{CUSTOMER}", to=CUSTOMER, from_=BUSINESS,
-        purpose=purpose,
-    )  # fmt: skip
-
-
-async def test_place_call_connects_the_relay_with_the_purpose(h: Harness) -> None:
-    placed = await h.run(h.activities().place_call, call(purpose="Confirm Tuesday's 3 pm visit"))
-    (accepted,) = h.twilio.calls
-    assert (placed.sid, placed.status, placed.deduplicated) == (accepted["sid"], "queued", False)
-    form = accepted["form"]
-    assert (form["To"], form["From"]) == (CUSTOMER, BUSINESS)
-    connect = ElementTree.fromstring(form["Twiml"]).find("Connect")
-    assert connect is not None and connect.get("action") == (
-        "https://switchboard.example/twilio/voice/action"
-    )
-    relay = connect.find("ConversationRelay")
-    assert relay is not None and relay.get("url") == "wss://switchboard.example/twilio/relay"
-    assert relay.get("welcomeGreeting") == OUTBOUND_GREETING.format(
-        purpose="Confirm Tuesday's 3 pm visit"
-    )
-    assert [p.attrib for p in relay.findall("Parameter")] == [
-        {"name": "purpose", "value": "Confirm Tuesday's 3 pm visit"}
-    ]
-
-
-async def test_place_call_without_a_purpose_has_no_parameter(h: Harness) -> None:
-    await h.run(h.activities().place_call, call())
-    (accepted,) = h.twilio.calls
-    assert "<Parameter" not in accepted["form"]["Twiml"]
-
-
-async def test_place_call_twice_places_one_call(h: Harness) -> None:
-    activities = h.activities()
-    first = await h.run(activities.place_call, call())
-    second = await h.run(activities.place_call, call())
-    assert second.sid == first.sid and second.deduplicated
-    assert len(h.twilio.calls) == 1 and len(h.twilio.call_requests) == 1
-
-
-async def test_a_retry_after_a_lost_answer_finds_the_call(h: Harness) -> None:
-    activities = h.activities()
-    h.twilio.fail_next(1, status=502, accept=True, api="calls")  # placed, answer lost
-    error = await failure(h.run(activities.place_call, call()))
-    assert error.type == errors.TWILIO_UNAVAILABLE and not error.non_retryable
-    placed = await h.run(activities.place_call, call())
-    (accepted,) = h.twilio.calls
-    assert placed.sid == accepted["sid"] and placed.deduplicated
-    assert len(h.twilio.call_requests) == 1  # looked up, not placed again
-    assert any(x["path"].endswith("/Calls.json") for x in h.twilio.lookups)
-
-
-async def test_a_retry_after_a_failure_places_the_call(h: Harness) -> None:
-    activities = h.activities()
-    h.twilio.fail_next(1, status=500, api="calls")  # not placed
-    await failure(h.run(activities.place_call, call()))
-    placed = await h.run(activities.place_call, call())
-    (accepted,) = h.twilio.calls
-    assert placed.sid == accepted["sid"] and not placed.deduplicated
-
-
-async def test_place_call_errors(h: Harness) -> None:
-    h.twilio.reject_to(CUSTOMER, 21211)
-    error = await failure(h.run(h.activities().place_call, call()))
-    assert error.type == errors.TWILIO_PERMANENT_ERROR and error.non_retryable
-    assert error.details == (21211,)
-
-    wrong = h.activities(twilio_auth_token="wrong-token")
-    error = await failure(h.run(wrong.place_call, call(key="k-auth")))
-    assert error.type == errors.TWILIO_AUTH_ERROR and error.non_retryable
-
-    down = h.activities(twilio_api_base_url=f"http://127.0.0.1:{free_port()}")
-    error = await failure(h.run(down.place_call, call(key="k-down")))
-    assert error.type == errors.TWILIO_UNAVAILABLE and not error.non_retryable
-    assert h.twilio.calls == []
-
-
-async def test_a_call_key_never_meets_a_message_key(h: Harness) -> None:
-    # The outbox is shared with message delivery: the same key sent as a message first
-    # must not make the call look placed.
-    await h.outbox.claim("same-key", f"conv-{CUSTOMER}", CUSTOMER, BUSINESS, "hello")
-    await h.outbox.mark_sent("same-key", "SM" + "1" * 32, "queued")
-    placed = await h.run(h.activities().place_call, call(key="same-key"))
-    assert placed.sid.startswith("CA") and not placed.deduplicated

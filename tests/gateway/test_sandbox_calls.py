@@ -11,12 +11,12 @@ import pytest
 from fastapi import FastAPI
 from temporalio.testing import ActivityEnvironment
 
-from activities.handoff import HandoffActivities
+from activities.calls import CallActivities
 from gateway import sandbox
 from switchboard.contract.outbound import PlaceCallRequest
-from switchboard.memory import open_store
 from switchboard.runtime.config import SANDBOX_ACCOUNT_SID, Settings
 from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.twilio.rest import TwilioRestClient
 from tests.support.server import free_port, serve
 
 CUSTOMER = "+14155550177"
@@ -81,12 +81,13 @@ async def test_place_call_in_sandbox_mode(
 ) -> None:
     settings, outbox, _ = gateway
     assert settings.sandbox
-    store = open_store(settings.memory_database_url)
-    await store.migrate()
     send_outbox = SqliteOutbox(tmp_path / "outbox.db")
     try:
         async with httpx.AsyncClient(timeout=5) as http:
-            activities = HandoffActivities(settings, http, store, None, send_outbox)
+            rest = TwilioRestClient(
+                http, settings.twilio_rest_base_url, settings.account_sid, settings.auth_token
+            )
+            activities = CallActivities(settings, rest, send_outbox)
             request = PlaceCallRequest(
                 idempotency_key="k-1", conversation_id=f"conv-{CUSTOMER}", to=CUSTOMER,
                 from_=BUSINESS, purpose="say hello",
@@ -96,6 +97,5 @@ async def test_place_call_in_sandbox_mode(
             again = await env.run(activities.place_call, request)
     finally:
         send_outbox.close()
-        await store.close()
     assert [c["sid"] for c in outbox.calls] == [placed.sid]
     assert again.sid == placed.sid and again.deduplicated

@@ -1,4 +1,4 @@
-"""The handoff activities wired to fake Twilio, TaskRouter, webhook and LLM servers."""
+"""The handoff and call activities wired to fake Twilio, TaskRouter, webhook and LLM servers."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ import httpx
 import openai
 from temporalio.testing import ActivityEnvironment
 
+from activities.calls import CallActivities
 from activities.handoff import HandoffActivities
 from switchboard.contract.addresses import Channel
 from switchboard.contract.handoff import HandoffPackage, PackageLine
 from switchboard.memory import MemoryStore, open_store
 from switchboard.runtime.config import Settings
 from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.twilio.rest import TwilioRestClient
 from tests.support.fake_llm import FakeLLM
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.fake_webhook import WEBHOOK_PATH, FakeWebhook
@@ -115,6 +117,14 @@ class Harness:
             else None
         )
         return HandoffActivities(settings, self.http, self.store, client, self.outbox)
+
+    def calls(self, **overrides: Any) -> CallActivities:
+        """Call activities over fake Twilio, sharing the harness's outbox and HTTP client."""
+        settings = self.settings(**overrides)
+        rest = TwilioRestClient(
+            self.http, settings.twilio_rest_base_url, settings.account_sid, settings.auth_token
+        )
+        return CallActivities(settings, rest, self.outbox)
 
     async def run(self, fn: Callable[..., Awaitable[_R]], arg: Any) -> _R:
         """Run one activity attempt in an activity context."""
