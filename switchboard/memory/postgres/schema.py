@@ -1,8 +1,8 @@
 """PostgreSQL schema migrations, in order. Never edit an applied one: add the next version.
 
-The tables mirror ``sqlite_schema`` with native types: ``TIMESTAMPTZ`` times, ``JSONB``
-trait values and conversation ids, ``BYTEA`` vectors. Knowledge chunks carry a generated
-``tsvector`` (section weighted above text) with a GIN index for full-text search.
+The tables mirror ``switchboard.memory.sqlite.schema`` with native types: ``TIMESTAMPTZ``
+times, ``JSONB`` trait values and conversation ids, ``BYTEA`` vectors. Knowledge chunks carry
+a generated ``tsvector`` (section weighted above text) with a GIN index for full-text search.
 """
 
 from __future__ import annotations

@@ -1,0 +1,10 @@
+"""The embedded backend: one SQLite file (WAL), full-text search with FTS5.
+
+``store`` composes ``SqliteStore`` from the connection and migrations (``database``, with the
+migrations in ``schema``), the profile side (``profiles``: identifiers, traits, observations,
+conversations, forgetting) and the knowledge side (``knowledge``: documents, chunks, search).
+"""
+
+from switchboard.memory.sqlite.store import SqliteStore
+
+__all__ = ["SqliteStore"]
