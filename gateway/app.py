@@ -18,9 +18,9 @@ from gateway.metrics import GatewayMetrics
 from gateway.routes import conversations, memory, messaging, system, taskrouter, voice
 from gateway.signature import SignatureValidator
 from gateway.voice.calls import LiveCalls
-from gateway.voice.knowledge import KnowledgeLookup
 from gateway.voice.legs import gateway_task_queue, running_leg_worker
 from gateway.voice.llm_stream import ReplyStreamer
+from gateway.voice.turn_knowledge import KnowledgeLookup
 from switchboard.agent import load_agent
 from switchboard.contract import search_attributes
 from switchboard.memory.setup import open_memory

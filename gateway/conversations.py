@@ -1,26 +1,31 @@
-"""Every Temporal call the gateway makes, in one place."""
+"""Every Temporal call the gateway makes on one conversation, in one place.
+
+The gateway turns Twilio webhooks, relay sockets and operator requests into signals,
+updates and queries on the customer's ``ConversationWorkflow``. Handlers are named by method
+reference (``ConversationWorkflow.handoff``), so the argument and result types are checked
+and decoded from the workflow's own signatures; only signal-with-start takes a signal's
+name, from ``switchboard.contract.names``. Listing conversations reads visibility instead,
+in ``gateway.conversation_list``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Awaitable, Iterator
 
 import structlog
-from pydantic import BaseModel
 from temporalio.client import (
     Client,
-    WorkflowExecution,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from gateway import conversation_list
+from gateway.conversation_list import ConversationSummary
 from switchboard.agent import Agent
-from switchboard.contract import search_attributes as sa
-from switchboard.contract.addresses import Channel, conversation_id, customer_of
+from switchboard.contract.addresses import Channel, conversation_id
 from switchboard.contract.conversation import (
     CloseRequest,
     ConversationStatus,
@@ -36,23 +41,9 @@ from switchboard.contract.handoff import (
     ResumeRequest,
 )
 from switchboard.contract.names import (
-    CLOSE_SIGNAL,
-    DELIVERY_STATUS_SIGNAL,
-    FORGET_SIGNAL,
-    HANDOFF_ACCEPTED_SIGNAL,
-    HANDOFF_PACKAGE_QUERY,
-    HANDOFF_SIGNAL,
-    HUMAN_MESSAGE_SIGNAL,
     INBOUND_MESSAGE_SIGNAL,
     OUTBOUND_SIGNAL,
-    RESUME_SIGNAL,
-    SNAPSHOT_UPDATE,
     VOICE_CALL_STARTED_SIGNAL,
-    VOICE_CONTEXT_QUERY,
-    VOICE_HANDED_OFF_SIGNAL,
-    VOICE_INTERRUPTED_SIGNAL,
-    VOICE_PROMPT_UPDATE,
-    VOICE_REPLY_UPDATE,
 )
 from switchboard.contract.outbound import OutboundRequest
 from switchboard.contract.voice import (
@@ -69,26 +60,8 @@ from workflows.starting import conversation_config, signal_with_start
 
 log = structlog.get_logger(__name__)
 
-
-class ConversationSummary(BaseModel):
-    """One row of ``GET /api/conversations``."""
-
-    id: str
-    customer: str
-    status: ConversationStatus
-    channels: list[Channel]
-    last_activity: datetime | None
-
-
-def _closed_summary(execution: WorkflowExecution) -> ConversationSummary:
-    attributes = execution.typed_search_attributes
-    return ConversationSummary(
-        id=execution.id,
-        customer=attributes.get(sa.CUSTOMER_ID) or customer_of(execution.id),
-        status=ConversationStatus.CLOSED,
-        channels=[Channel(c) for c in attributes.get(sa.CONVERSATION_CHANNELS) or []],
-        last_activity=execution.close_time or execution.start_time,
-    )
+ConversationHandle = WorkflowHandle[ConversationWorkflow, ConversationView]
+"""A handle on a customer's conversation: its latest run, whichever that is."""
 
 
 class TemporalUnavailable(Exception):
@@ -107,8 +80,22 @@ def _unavailable_as_error() -> Iterator[None]:
         raise TemporalUnavailable(str(exc)) from exc
 
 
+async def _if_open(signal: Awaitable[None]) -> bool:
+    """Send a signal (not yet awaited) to an open conversation; False if none is open.
+
+    Raises:
+        TemporalUnavailable: Temporal could not be reached.
+    """
+    try:
+        with _unavailable_as_error():
+            await signal
+    except RPCError:  # NOT_FOUND: no open conversation
+        return False
+    return True
+
+
 class ConversationGateway:
-    """Turns gateway events into signals and queries on ``ConversationWorkflow``."""
+    """Turns gateway events into signals, updates and queries on ``ConversationWorkflow``."""
 
     def __init__(self, client: Client, settings: Settings, agent: Agent | None = None) -> None:
         self._client = client
@@ -162,10 +149,9 @@ class ConversationGateway:
             WorkflowUpdateFailedError: the workflow refused (e.g. the call has ended).
         """
         with _unavailable_as_error():
-            plan: VoiceTurnPlan = await self._handle(customer).execute_update(
-                VOICE_PROMPT_UPDATE, prompt, id=prompt_id, result_type=VoiceTurnPlan
+            return await self._handle(customer).execute_update(
+                ConversationWorkflow.voice_prompt, prompt, id=prompt_id
             )
-            return plan
 
     async def voice_context(self, customer: str) -> VoiceTurnPlan:
         """The model's current view of the conversation (a query; nothing is recorded).
@@ -174,10 +160,7 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
         """
         with _unavailable_as_error():
-            context: VoiceTurnPlan = await self._handle(customer).query(
-                VOICE_CONTEXT_QUERY, result_type=VoiceTurnPlan
-            )
-            return context
+            return await self._handle(customer).query(ConversationWorkflow.voice_context)
 
     async def report_voice_reply(
         self, customer: str, outcome: VoiceOutcome, report_id: str
@@ -189,10 +172,9 @@ class ConversationGateway:
             WorkflowUpdateFailedError: the workflow refused.
         """
         with _unavailable_as_error():
-            follow_up: VoiceFollowUp = await self._handle(customer).execute_update(
-                VOICE_REPLY_UPDATE, outcome, id=report_id, result_type=VoiceFollowUp
+            return await self._handle(customer).execute_update(
+                ConversationWorkflow.voice_reply, outcome, id=report_id
             )
-            return follow_up
 
     async def report_interrupt(self, customer: str, interrupt: VoiceInterrupt) -> None:
         """The caller cut short a reply that was already reported.
@@ -201,7 +183,7 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
         """
         with _unavailable_as_error():
-            await self._handle(customer).signal(VOICE_INTERRUPTED_SIGNAL, interrupt)
+            await self._handle(customer).signal(ConversationWorkflow.voice_interrupted, interrupt)
 
     async def record_delivery_status(self, customer: str, update: DeliveryStatusUpdate) -> bool:
         """Pass a status callback to the open conversation. False if none is open.
@@ -209,7 +191,8 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        return await self._signal_open(customer, DELIVERY_STATUS_SIGNAL, update)
+        handle = self._handle(customer)
+        return await _if_open(handle.signal(ConversationWorkflow.delivery_status, update))
 
     async def forget(self, customer: str) -> bool:
         """Tell the open conversation its customer was forgotten. False if none is open.
@@ -217,7 +200,7 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        return await self._signal_open(customer, FORGET_SIGNAL, None)
+        return await _if_open(self._handle(customer).signal(ConversationWorkflow.forget))
 
     # --- operators ------------------------------------------------------------------------
 
@@ -230,60 +213,22 @@ class ConversationGateway:
         customer: str | None = None,
         limit: int = 100,
     ) -> list[ConversationSummary]:
-        """Conversations from Temporal visibility (search attributes), newest first.
+        """Conversations from Temporal visibility, newest first (see ``conversation_list``).
 
         Open ones by default; with ``closed``, the latest closed run of each conversation.
 
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        clauses = ["WorkflowType = 'ConversationWorkflow'"]
-        if closed:  # a run that continued as new is not closed: its successor runs
-            clauses.append("ExecutionStatus != 'Running' AND ExecutionStatus != 'ContinuedAsNew'")
-        else:
-            clauses.append("ExecutionStatus = 'Running'")
-        if status is not None and not closed:
-            clauses.append(f"{sa.CONVERSATION_STATUS.name} = '{status}'")
-        if channel is not None:
-            clauses.append(f"{sa.CONVERSATION_CHANNELS.name} = '{channel}'")
-        if customer is not None:
-            clauses.append(f"{sa.CUSTOMER_ID.name} = '{customer}'")
-        found: dict[str, WorkflowExecution] = {}
         with _unavailable_as_error():
-            async for execution in self._client.list_workflows(" AND ".join(clauses)):
-                if execution.id not in found:  # newest first: the latest run of each id
-                    found[execution.id] = execution
-                if len(found) >= limit:
-                    break
-        if closed:
-            return [_closed_summary(e) for e in found.values()]
-        return list(await asyncio.gather(*(self._open_summary(e) for e in found.values())))
-
-    async def _open_summary(self, execution: WorkflowExecution) -> ConversationSummary:
-        attributes = execution.typed_search_attributes
-        summary = ConversationSummary(
-            id=execution.id,
-            customer=attributes.get(sa.CUSTOMER_ID) or customer_of(execution.id),
-            status=ConversationStatus(
-                attributes.get(sa.CONVERSATION_STATUS) or ConversationStatus.AI
-            ),
-            channels=[Channel(c) for c in attributes.get(sa.CONVERSATION_CHANNELS) or []],
-            last_activity=execution.start_time,
-        )
-        try:  # the freshest word is the workflow's own
-            view = await self._client.get_workflow_handle(execution.id).query(
-                ConversationWorkflow.describe
+            return await conversation_list.list_conversations(
+                self._client,
+                closed=closed,
+                status=status,
+                channel=channel,
+                customer=customer,
+                limit=limit,
             )
-        except (RPCError, WorkflowQueryFailedError, RuntimeError) as exc:
-            log.info("conversation_not_described", id=execution.id, error=str(exc))
-            return summary
-        return ConversationSummary(
-            id=view.id,
-            customer=view.customer,
-            status=view.status,
-            channels=view.channels,
-            last_activity=view.last_activity or execution.start_time,
-        )
 
     async def describe(self, conversation: str) -> ConversationView | None:
         """One conversation (its latest run) with its transcript. None if there is none.
@@ -291,32 +236,43 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
+        handle = self._client.get_workflow_handle_for(ConversationWorkflow.run, conversation)
         try:
             with _unavailable_as_error():
-                return await self._client.get_workflow_handle(conversation).query(
-                    ConversationWorkflow.describe
-                )
+                return await handle.query(ConversationWorkflow.describe)
         except RPCError:  # NOT_FOUND
             return None
 
     async def hand_off(self, customer: str, reason: str) -> ConversationView | None:
         """Hand an open conversation to a human. None if none is open."""
+        handle = self._handle(customer)
         request = HandoffRequest(reason=reason, source="operator")
-        return await self._signal_then_snapshot(customer, HANDOFF_SIGNAL, request)
+        return await self._snapshot_after(
+            handle, handle.signal(ConversationWorkflow.handoff, request)
+        )
 
     async def send_human_message(
         self, customer: str, message: HumanMessage
     ) -> ConversationView | None:
         """A human agent's message to the customer. None if no conversation is open."""
-        return await self._signal_then_snapshot(customer, HUMAN_MESSAGE_SIGNAL, message)
+        handle = self._handle(customer)
+        return await self._snapshot_after(
+            handle, handle.signal(ConversationWorkflow.human_message, message)
+        )
 
     async def resume(self, customer: str) -> ConversationView | None:
         """Hand an open conversation back to the AI. None if none is open."""
-        return await self._signal_then_snapshot(customer, RESUME_SIGNAL, ResumeRequest())
+        handle = self._handle(customer)
+        return await self._snapshot_after(
+            handle, handle.signal(ConversationWorkflow.resume, ResumeRequest())
+        )
 
     async def close(self, customer: str, reason: str) -> ConversationView | None:
         """Close an open conversation now. None if none is open."""
-        return await self._signal_then_snapshot(customer, CLOSE_SIGNAL, CloseRequest(reason=reason))
+        handle = self._handle(customer)
+        return await self._snapshot_after(
+            handle, handle.signal(ConversationWorkflow.close, CloseRequest(reason=reason))
+        )
 
     async def start_outbound(self, request: OutboundRequest) -> ConversationView:
         """Start a message or call to a customer, opening their conversation if needed.
@@ -326,19 +282,13 @@ class ConversationGateway:
         """
         with _unavailable_as_error():
             await self._signal_with_start(request.to, request.channel, OUTBOUND_SIGNAL, request)
-            view: ConversationView = await self._handle(request.to).execute_update(
-                SNAPSHOT_UPDATE, result_type=ConversationView
-            )
-            return view
+            return await self._handle(request.to).execute_update(ConversationWorkflow.snapshot)
 
     async def voice_handoff_package(self, customer: str) -> HandoffPackage | None:
         """The package of the call's handoff, for the ``<Enqueue>`` task; None if unknown."""
         try:
             with _unavailable_as_error():
-                package: HandoffPackage | None = await self._handle(customer).query(
-                    HANDOFF_PACKAGE_QUERY, result_type=HandoffPackage
-                )
-                return package
+                return await self._handle(customer).query(ConversationWorkflow.handoff_package)
         except (RPCError, WorkflowQueryFailedError, TemporalUnavailable) as exc:
             log.warning("handoff_package_unavailable", customer=customer, error=str(exc))
             return None  # the call is still enqueued, with what its HandoffData carries
@@ -349,7 +299,10 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        return await self._signal_open(customer, HANDOFF_ACCEPTED_SIGNAL, HandoffAccepted(by=by))
+        handle = self._handle(customer)
+        return await _if_open(
+            handle.signal(ConversationWorkflow.handoff_accepted, HandoffAccepted(by=by))
+        )
 
     async def handoff_over(self, customer: str, note: str) -> bool:
         """The human side is done with the conversation: back to the AI. False if none is open.
@@ -357,47 +310,32 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        return await self._signal_open(customer, RESUME_SIGNAL, ResumeRequest(note=note))
-
-    async def _signal_open(self, customer: str, signal: str, arg: object) -> bool:
-        """Signal the customer's open conversation; False if none is open."""
         handle = self._handle(customer)
-        try:
-            with _unavailable_as_error():
-                if arg is None:
-                    await handle.signal(signal)
-                else:
-                    await handle.signal(signal, arg)
-        except RPCError:  # NOT_FOUND: no open conversation
-            return False
-        return True
+        return await _if_open(handle.signal(ConversationWorkflow.resume, ResumeRequest(note=note)))
 
     async def call_enqueued(self, customer: str) -> None:
         """Tell the conversation its call went to the human queue (best effort)."""
         try:
             with _unavailable_as_error():
-                await self._handle(customer).signal(VOICE_HANDED_OFF_SIGNAL)
+                await self._handle(customer).signal(ConversationWorkflow.voice_handed_off)
         except (RPCError, TemporalUnavailable) as exc:
             log.warning("call_enqueued_not_recorded", customer=customer, error=str(exc))
 
-    async def _signal_then_snapshot(
-        self, customer: str, signal: str, arg: object
+    async def _snapshot_after(
+        self, handle: ConversationHandle, signal: Awaitable[None]
     ) -> ConversationView | None:
-        handle = self._handle(customer)
-        try:
-            with _unavailable_as_error():
-                await handle.signal(signal, arg)
-        except RPCError:  # NOT_FOUND: no open conversation
+        """Send ``signal`` (not yet awaited), then the conversation with it applied.
+
+        None if no conversation is open.
+        """
+        if not await _if_open(signal):
             return None
         try:
             with _unavailable_as_error():
-                view: ConversationView = await handle.execute_update(
-                    SNAPSHOT_UPDATE, result_type=ConversationView
-                )
-                return view
+                return await handle.execute_update(ConversationWorkflow.snapshot)
         except (RPCError, WorkflowUpdateFailedError):
             # It finished meanwhile (a close): its final state answers queries still.
-            return await self.describe(conversation_id(customer))
+            return await self.describe(handle.id)
 
     async def healthy(self) -> bool:
         """True when the Temporal frontend answers."""
@@ -407,7 +345,7 @@ class ConversationGateway:
         except TemporalUnavailable:
             return False
 
-    def _handle(self, customer: str) -> WorkflowHandle[ConversationWorkflow, ConversationView]:
+    def _handle(self, customer: str) -> ConversationHandle:
         return self._client.get_workflow_handle_for(
             ConversationWorkflow.run, conversation_id(customer)
         )

@@ -1,14 +1,20 @@
 """ConversationRelay WebSocket frames, parsed once at the edge into a discriminated union.
 
+Every message shape of the ConversationRelay protocol lives here, and nowhere else in the
+gateway: one module per wire protocol, so the session and its parts deal in typed frames.
+
 Twilio → us: ``setup``, ``prompt``, ``dtmf``, ``interrupt``, ``error``, ``info``. Unknown or
 malformed frames are logged and skipped, never fatal, and never answered (an answer to a
 frame Twilio cannot read would itself count as a malformed message, error 64107).
-Us → Twilio: ``text``, ``play``, ``sendDigits``, ``language``, ``end``.
+Us → Twilio: ``text``, ``play``, ``sendDigits``, ``language``, ``end``, written through a
+``FrameWriter``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import contextlib
+import json
+from typing import Annotated, Any, Literal, Protocol
 
 import structlog
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
@@ -45,7 +51,17 @@ class SetupFrame(_Frame):
     @property
     def caller(self) -> str:
         """The customer's number: ``from`` inbound, ``to`` outbound (``outbound-api`` too)."""
-        return self.to if self.direction.lower().startswith("outbound") else self.from_
+        return self.to if self.outbound else self.from_
+
+    @property
+    def business_number(self) -> str:
+        """Our number on the call: ``to`` inbound, ``from`` outbound (as Twilio wrote it)."""
+        return self.from_ if self.outbound else self.to
+
+    @property
+    def outbound(self) -> bool:
+        """True for a call we placed (``outbound-api``, ``outbound-dial``)."""
+        return self.direction.lower().startswith("outbound")
 
 
 class PromptFrame(_Frame):
@@ -161,3 +177,55 @@ def dump_frame(frame: OutboundFrame) -> str:
     """The JSON text frame to write to the socket (unset optional fields left out)."""
     data: dict[str, Any] = frame.model_dump(by_alias=True, exclude_none=True)
     return TypeAdapter(dict[str, Any]).dump_json(data).decode()
+
+
+def text_json(token: str, last: bool = False) -> str:
+    """A ``text`` frame, serialized by hand: it is on every token's path and needs no checks.
+
+    Args:
+        token: The text to speak, untrimmed (the spaces between words live in the tokens).
+        last: Whether this token ends the talk cycle.
+
+    Returns:
+        The same frame as ``dump_frame(TextFrame(token=token, last=last))``, as JSON.
+    """
+    return json.dumps({"type": "text", "token": token, "last": last})
+
+
+class TextSocket(Protocol):
+    """The one thing a ``FrameWriter`` needs of a WebSocket (Starlette's has it)."""
+
+    async def send_text(self, data: str) -> None:
+        """Send one text message."""
+        ...
+
+
+class FrameWriter:
+    """Writes frames to one call's socket until the session winds down.
+
+    Once ``close`` has been called nobody is listening any more: frames are dropped, and
+    the parts of the session ask ``closed`` before starting anything the caller would hear.
+    """
+
+    def __init__(self, socket: TextSocket) -> None:
+        self._socket = socket
+        self.closed = False
+
+    def close(self) -> None:
+        """Stop writing: the socket is gone or going."""
+        self.closed = True
+
+    async def send(self, frame: OutboundFrame | str) -> None:
+        """Write a frame (or JSON made by ``text_json``); nothing once closed.
+
+        A socket that broke meanwhile raises its own error: the session's reader sees the
+        disconnect and winds down.
+        """
+        if self.closed:
+            return  # nobody is listening any more
+        await self._socket.send_text(frame if isinstance(frame, str) else dump_frame(frame))
+
+    async def say(self, text: str) -> None:
+        """Speak ``text`` as a whole talk cycle, if the socket still takes it (best effort)."""
+        with contextlib.suppress(Exception):  # the socket may already be gone
+            await self.send(TextFrame(token=text, last=True))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from gateway.voice.llm_stream import ReplyStreamer, StreamedReply, TokenSink
 from switchboard.contract.llm import ChatMessage
 from switchboard.contract.voice import VoicePrompt, VoiceTurnPlan, spoken_text
-from workflows.state_ops import heard_part
+from workflows.conversation.state_ops import heard_part
 
 
 @dataclass

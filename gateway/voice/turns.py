@@ -1,0 +1,397 @@
+"""The turn pipeline of one call: each thing the caller said, planned, spoken and reported.
+
+Turns run one at a time, in the order the caller spoke: planning (the ``voice_prompt``
+update, while knowledge is looked up and, on a good guess, the model has already started:
+``gateway.voice.speculation``), streaming (tokens to the socket as they come), reporting
+(the ``voice_reply`` update: what the caller was told; it answers with another generation
+after tool calls, and with call actions to send once the reply has been heard).
+
+An ``interrupt`` is acted on the moment the reader loop sees it, whatever the turn's stage:
+a stream is cancelled locally and its talk cycle closed; a reply being reported is cut once
+the report lands; an earlier reply is cut with the ``voice_interrupted`` signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+
+import structlog
+from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from gateway.conversations import ConversationGateway, TemporalUnavailable
+from gateway.metrics import GatewayMetrics
+from gateway.voice.call_actions import CallActions
+from gateway.voice.frames import FrameWriter, InterruptFrame, text_json
+from gateway.voice.llm_stream import ReplyStreamer, StreamedReply
+from gateway.voice.speculation import KnownContext, Speculation
+from gateway.voice.turn_knowledge import KnowledgeLookup, with_knowledge
+from switchboard.contract.addresses import conversation_id
+from switchboard.contract.llm import ToolCall
+from switchboard.contract.voice import (
+    PromptKind,
+    VoiceFollowUp,
+    VoiceInterrupt,
+    VoiceLeg,
+    VoiceOutcome,
+    VoicePrompt,
+    VoiceTurnPlan,
+    spoken_text,
+)
+
+log = structlog.get_logger(__name__)
+
+SORRY = "Sorry, I'm having trouble right now. Please bear with me and try again."
+REPORT_GRACE_SECONDS = 10.0
+"""After a hang-up, how long the turn in hand may take to be recorded by the workflow."""
+_TEMPORAL_FAILURES = (
+    TemporalUnavailable,
+    WorkflowUpdateFailedError,
+    RPCTimeoutOrCancelledError,
+    RPCError,
+)
+
+
+class _Stage(Enum):
+    PLANNING = "planning"
+    STREAMING = "streaming"
+    REPORTING = "reporting"
+    DONE = "done"
+
+
+@dataclass
+class _Turn:
+    prompt: VoicePrompt
+    prompt_id: str
+    received: float
+    stage: _Stage = _Stage.PLANNING
+    number: int | None = None
+    text: str = ""
+    heard: str | None = None
+    late_heard: str | None = None
+    stream: asyncio.Task[StreamedReply] | None = None
+    last_token_at: float = field(default_factory=time.monotonic)
+    planning: float = 0.0
+    planned: float = 0.0
+
+
+class TurnPipeline:
+    """The turns of one attached call leg, from the caller's prompt to the workflow's record.
+
+    Prompts are queued by the session (speech) and the keypad buffer (keys); ``start``
+    runs them. Everything the caller hears goes through ``writer``; once it is closed the
+    call is over, and queued prompts are still recorded, but not answered.
+    """
+
+    def __init__(
+        self,
+        leg: VoiceLeg,
+        writer: FrameWriter,
+        conversations: ConversationGateway,
+        streamer: ReplyStreamer,
+        actions: CallActions,
+        metrics: GatewayMetrics,
+        *,
+        speculate: bool,
+        knowledge: KnowledgeLookup | None,
+    ) -> None:
+        """Nothing runs before ``start``.
+
+        Args:
+            leg: The call leg, attached to its conversation.
+            writer: The call's socket.
+            conversations: The workflow's side of every turn.
+            streamer: The model.
+            actions: Where a follow-up's call actions go.
+            metrics: Turn counts and time to first token.
+            speculate: Start the model on a guessed plan (see ``gateway.voice.speculation``).
+            knowledge: Knowledge lookup for what the caller says, if there is a store.
+        """
+        self._leg = leg
+        self._writer = writer
+        self._conversations = conversations
+        self._streamer = streamer
+        self._actions = actions
+        self._metrics = metrics
+        self._speculate = speculate
+        self._knowledge = knowledge
+        self._prompts: asyncio.Queue[_Turn] = asyncio.Queue()
+        self._turn: _Turn | None = None
+        self._last_spoken: _Turn | None = None
+        self._context: KnownContext | None = None
+        self._turns_started = 0
+        self._runner: asyncio.Task[None] | None = None
+        self._prefetch: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Run turns as prompts come; prefetch the model's view for a speculative start."""
+        self._runner = asyncio.create_task(self._run_turns())
+        if self._speculate:  # so that even the first prompt can start the model at once
+            self._prefetch = asyncio.create_task(self._prefetch_context())
+
+    def queue_prompt(self, text: str, kind: PromptKind, lang: str | None = None) -> None:
+        """Queue what the caller said (or keyed) as the next turn."""
+        prompt = VoicePrompt(
+            call_sid=self._leg.call_sid,
+            text=text,
+            kind=kind,
+            lang=lang,
+            received_at=datetime.now(UTC),
+        )
+        self._prompts.put_nowait(
+            _Turn(prompt=prompt, prompt_id=uuid.uuid4().hex, received=time.perf_counter())
+        )
+
+    async def wind_down(self) -> None:
+        """The socket closed: stop talking, but record the turn in hand and what was said.
+
+        Prompts still queued are recorded without an answer, so a dropped call loses no word
+        of the caller's; the workflow's follow-up can refer to it. Call ``writer.close()``
+        first: a closed writer is what tells the turns the caller is gone.
+        """
+        if self._prefetch is not None:
+            self._prefetch.cancel()
+        if self._runner is None:
+            return
+        if self._turn is None and self._prompts.empty():
+            self._runner.cancel()
+        elif self._turn is not None and self._turn.stream is not None:
+            self._turn.stream.cancel()
+        done, _ = await asyncio.wait({self._runner}, timeout=REPORT_GRACE_SECONDS)
+        if not done:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+
+    async def _prefetch_context(self) -> None:
+        try:
+            plan = await self._conversations.voice_context(self._leg.customer)
+        except Exception as exc:  # only an optimisation: the first turn just starts later
+            log.info("voice_context_unavailable", error=str(exc))
+            return
+        if plan.respond and self._turns_started == 0:
+            self._context = KnownContext(
+                messages=list(plan.messages), tools=list(plan.tools), context=plan.context
+            )
+
+    # --- one turn at a time ---------------------------------------------------------------
+
+    async def _run_turns(self) -> None:
+        while not (self._writer.closed and self._prompts.empty()):
+            turn = await self._prompts.get()
+            self._turn = turn
+            try:
+                await self._take_turn(turn)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("voice_turn_failed", prompt_id=turn.prompt_id)
+            finally:
+                self._turn = None
+
+    async def _take_turn(self, turn: _Turn) -> None:
+        """Plan with the workflow, speak the reply, report what the caller heard."""
+        planned = await self._plan(turn)
+        if planned is None:
+            return
+        plan, speculation, knowledge = planned
+        rounds = 0
+        while True:
+            follow_up = await self._speak_and_report(
+                turn, with_knowledge(plan, knowledge), speculation, rounds
+            )
+            if follow_up is None:
+                return
+            if turn.late_heard is not None:
+                await self._report_interrupt(turn, turn.late_heard)
+                return
+            if follow_up.next is None or self._writer.closed:
+                break
+            # The workflow ran the model's tools: generate again with their results.
+            plan, speculation, rounds = follow_up.next, None, rounds + 1
+            turn.text, turn.heard = "", None
+            self._context = None  # the next prompt's guess would miss the tool exchange
+        if follow_up.actions and not self._writer.closed:
+            self._actions.after_speech(turn, follow_up.actions)
+
+    async def _speak_and_report(
+        self, turn: _Turn, plan: VoiceTurnPlan, speculation: Speculation | None, rounds: int
+    ) -> VoiceFollowUp | None:
+        """Speak one generation and tell the workflow; None if it could not be told."""
+        tool_calls, failed = await self._speak(turn, plan, speculation)
+        turn.stage = _Stage.REPORTING
+        outcome = VoiceOutcome(
+            call_sid=self._leg.call_sid,
+            turn=plan.turn,
+            text=turn.text,
+            interrupted=turn.heard is not None,
+            heard=turn.heard,
+            tool_calls=tool_calls if turn.heard is None and not self._writer.closed else [],
+            failed=failed,
+        )
+        report_id = f"{turn.prompt_id}-reply" + (f"-{rounds}" if rounds else "")
+        try:
+            follow_up = await self._conversations.report_voice_reply(
+                self._leg.customer, outcome, report_id
+            )
+        except _TEMPORAL_FAILURES as exc:
+            log.error("voice_reply_not_recorded", error=str(exc), turn=plan.turn)
+            return None
+        finally:
+            turn.stage = _Stage.DONE
+            self._last_spoken = turn
+        if not failed and rounds == 0:
+            self._context = KnownContext.after_turn(plan, turn.text, turn.heard)
+        return follow_up
+
+    async def _plan(self, turn: _Turn) -> tuple[VoiceTurnPlan, Speculation | None, str] | None:
+        """Record the prompt and get the turn's plan; start the model early on a good guess.
+
+        Knowledge for what the caller said is looked up meanwhile; it is returned beside the
+        workflow's plan. None when there is nothing to say (the workflow said so, Temporal is
+        unreachable, or the caller is gone).
+        """
+        customer = self._leg.customer
+        self._turns_started += 1
+        context, self._context = self._context, None  # valid again only once this turn lands
+        lookup = asyncio.create_task(self._lookup(spoken_text(turn.prompt)))
+        speculation = None
+        if self._speculate and context is not None and not self._writer.closed:
+            speculation = Speculation(
+                self._streamer, conversation_id(customer), _guess(context, turn.prompt, lookup)
+            )
+        turn.planning = time.perf_counter()
+        try:
+            plan = await self._conversations.plan_voice_turn(customer, turn.prompt, turn.prompt_id)
+            knowledge = await lookup
+        except _TEMPORAL_FAILURES as exc:
+            log.error("voice_turn_not_planned", error=str(exc))
+            lookup.cancel()
+            if speculation is not None:
+                speculation.abandon()
+            await self._writer.say(SORRY)
+            return None
+        except asyncio.CancelledError:
+            lookup.cancel()
+            if speculation is not None:
+                speculation.abandon()
+            raise
+        turn.planned = time.perf_counter()
+        if speculation is not None and not speculation.confirmed_by(
+            with_knowledge(plan, knowledge)
+        ):
+            log.info("speculation_abandoned", turn=plan.turn)
+            self._metrics.voice_turns.labels("abandoned").inc()
+            speculation.abandon()
+            speculation = None
+        else:
+            self._metrics.voice_turns.labels("speculative" if speculation else "plain").inc()
+        if not plan.respond or self._writer.closed:
+            if speculation is not None:
+                speculation.abandon()
+            return None  # recorded; nobody to answer
+        return plan, speculation, knowledge
+
+    async def _lookup(self, text: str) -> str:
+        return await self._knowledge.block(text) if self._knowledge is not None else ""
+
+    async def _speak(
+        self, turn: _Turn, plan: VoiceTurnPlan, speculation: Speculation | None
+    ) -> tuple[list[ToolCall], bool]:
+        """Stream the reply into the socket; returns the tool calls and whether it failed."""
+        turn.number = plan.turn
+        turn.stage = _Stage.STREAMING
+
+        async def on_token(token: str) -> None:
+            if turn.heard is not None:
+                return  # interrupted: not one more token for this reply
+            if not turn.text:
+                self._first_token(turn, plan, speculative=speculation is not None)
+            turn.text += token
+            turn.last_token_at = time.monotonic()
+            await self._writer.send(text_json(token))
+
+        if speculation is not None:
+            turn.stream = speculation.task  # an interrupt during the release cancels it
+            await speculation.adopt(on_token)
+        else:
+            turn.stream = asyncio.create_task(
+                self._streamer.stream(conversation_id(self._leg.customer), plan, on_token)
+            )
+        tool_calls: list[ToolCall] = []
+        failed = False
+        try:
+            tool_calls = (await turn.stream).tool_calls
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this turn itself is being stopped, not just its stream
+        except Exception as exc:
+            log.error("voice_stream_failed", error=str(exc), turn=plan.turn)
+            failed = True
+            if not turn.text:
+                turn.text = SORRY
+                await self._writer.send(text_json(SORRY))
+        if turn.heard is None:  # an interrupt closed the cycle already
+            await self._writer.send(text_json("", last=True))
+        return tool_calls, failed
+
+    def _first_token(self, turn: _Turn, plan: VoiceTurnPlan, *, speculative: bool) -> None:
+        """Measure the turn: the caller waited from the prompt until now."""
+        first = time.perf_counter()
+        self._metrics.first_token_seconds.observe(first - turn.received)
+        log.info(
+            "voice_first_token",
+            turn=plan.turn,
+            total_ms=round((first - turn.received) * 1000, 2),
+            queued_ms=round((turn.planning - turn.received) * 1000, 2),
+            plan_update_ms=round((turn.planned - turn.planning) * 1000, 2),
+            workflow_task_at_ms=_ms_between(turn.prompt.received_at, plan.decided_at),
+            model_first_token_ms=round((first - turn.planned) * 1000, 2),
+            speculative=speculative,
+        )
+
+    # --- interruptions --------------------------------------------------------------------
+
+    async def interrupt(self, frame: InterruptFrame) -> None:
+        """The caller barged in: stop or cut the reply they talked over, whatever its stage."""
+        heard = frame.utterance_until_interrupt
+        self._actions.cancel_pending()  # actions of a reply the caller talked over
+        turn = self._turn
+        if turn is not None and turn.stage is _Stage.STREAMING and turn.stream is not None:
+            turn.heard = heard
+            turn.stream.cancel()
+            await self._writer.send(text_json("", last=True))
+            log.info("reply_interrupted", turn=turn.number, heard=heard)
+        elif turn is not None and turn.stage is _Stage.REPORTING:
+            turn.late_heard = heard  # told to the workflow right after the report lands
+        elif self._last_spoken is not None:
+            await self._report_interrupt(self._last_spoken, heard)
+
+    async def _report_interrupt(self, turn: _Turn, heard: str) -> None:
+        assert turn.number is not None
+        if self._context is not None:
+            self._context = self._context.cut_last_reply(turn.text, heard)
+        interrupt = VoiceInterrupt(call_sid=self._leg.call_sid, turn=turn.number, heard=heard)
+        try:
+            await self._conversations.report_interrupt(self._leg.customer, interrupt)
+        except TemporalUnavailable as exc:
+            log.error("interrupt_not_recorded", error=str(exc), turn=turn.number)
+
+
+def _ms_between(start: datetime, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds() * 1000, 2) if end else None
+
+
+async def _guess(
+    context: KnownContext, prompt: VoicePrompt, knowledge: Awaitable[str]
+) -> VoiceTurnPlan:
+    """The plan the workflow will most likely decide, with this prompt's knowledge."""
+    return with_knowledge(context.guess(prompt), await knowledge)
