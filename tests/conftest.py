@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -34,6 +34,8 @@ ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-auth-token"
 BUSINESS_NUMBER = "+15005550001"
 LLM_KEY = "sk-test"
+
+_T = TypeVar("_T")
 
 
 def unique_customer() -> str:
@@ -112,7 +114,7 @@ class Stack:
         )
         return await handle.query(ConversationWorkflow.describe)
 
-    async def eventually(self, check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    async def eventually(self, check: Callable[[], Awaitable[_T]], timeout: float = 10.0) -> _T:
         """Retry ``check`` until it returns something truthy without raising."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -142,7 +144,7 @@ def stack_settings(tmp_path: Path, temporal: DevServer, **overrides: Any) -> Set
         "log_format": "console",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @contextlib.asynccontextmanager

@@ -6,9 +6,8 @@ would retry them (``ActivityEnvironment``), sharing one outbox between attempts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree
 
 import pytest
@@ -33,13 +32,15 @@ async def h(fakes: Fakes, tmp_path: Path) -> AsyncIterator[Harness]:
         yield running
 
 
-async def failure(coro: Any) -> ApplicationError:
+async def failure(coro: Awaitable[object]) -> ApplicationError:
     with pytest.raises(ApplicationError) as caught:
         await coro
     return caught.value
 
 
-def call(key: str = "conv-+14155550123/outbound/req-1", purpose: str | None = None) -> Any:
+def call(
+    key: str = "conv-+14155550123/outbound/req-1", purpose: str | None = None
+) -> PlaceCallRequest:
     return PlaceCallRequest(
         idempotency_key=key, conversation_id=f"conv-{CUSTOMER}", to=CUSTOMER, from_=BUSINESS,
         purpose=purpose,

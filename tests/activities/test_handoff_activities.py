@@ -6,7 +6,7 @@ would retry them (``ActivityEnvironment``), sharing one outbox between attempts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from switchboard.contract.handoff import (
     CancelTaskRequest,
     DeliverHandoffRequest,
     HumanSideEvent,
+    PackageLine,
     PrepareHandoffRequest,
 )
 from switchboard.memory.models import NewObservation, TranscriptLine
@@ -53,11 +54,13 @@ async def h(fakes: Fakes, tmp_path: Path) -> AsyncIterator[Harness]:
         yield running
 
 
-def deliver(key: str = "conv-+14155550123/run-1/handoff-1", **overrides: Any) -> Any:
+def deliver(
+    key: str = "conv-+14155550123/run-1/handoff-1", **overrides: Any
+) -> DeliverHandoffRequest:
     return DeliverHandoffRequest(idempotency_key=key, package=package(**overrides))
 
 
-async def failure(coro: Any) -> ApplicationError:
+async def failure(coro: Awaitable[object]) -> ApplicationError:
     with pytest.raises(ApplicationError) as caught:
         await coro
     return caught.value
@@ -66,7 +69,7 @@ async def failure(coro: Any) -> ApplicationError:
 # --- prepare_handoff --------------------------------------------------------------------
 
 
-def prepare(lines: Any = None) -> PrepareHandoffRequest:
+def prepare(lines: list[PackageLine] | None = None) -> PrepareHandoffRequest:
     return PrepareHandoffRequest(
         conversation_id=f"conv-{CUSTOMER}",
         customer=CUSTOMER,

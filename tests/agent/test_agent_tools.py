@@ -349,6 +349,7 @@ def test_instructions_are_required() -> None:
 
 
 def test_http_tool_schema_and_defaults() -> None:
+    # "post" is outside the Literal on purpose: the field's validator upper-cases it.
     plain = HttpTool(name="ping", description="Ping.", url="http://x.test/ping", method="post")  # type: ignore[arg-type]
     assert plain.method == "POST"
     assert plain.schema() == {

@@ -24,7 +24,7 @@ from switchboard.contract.addresses import Channel, conversation_id
 from switchboard.contract.conversation import ConversationView, InboundMessage
 from switchboard.devtools.devserver import DevServer
 from tests.conftest import BUSINESS_NUMBER, Stack, running_stack, stack_settings, unique_customer
-from tests.support.fake_llm import FakeLLM, FakeReply, Messages
+from tests.support.fake_llm import FakeLLM, FakeReply, Messages, Responder
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.server import serve
 from worker import build_worker
@@ -33,7 +33,7 @@ from workflows.conversation import ConversationWorkflow
 OUR_NUMBER = "+15005550009"
 
 
-def calling_back_at(at: datetime) -> object:
+def calling_back_at(at: datetime) -> Responder:
     def responder(messages: Messages) -> FakeReply:
         last = messages[-1]
         if last["role"] == "user" and "call me back" in str(last["content"]):

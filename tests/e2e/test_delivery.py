@@ -28,7 +28,7 @@ async def test_accepted_but_answered_500_is_not_sent_again(stack: Stack) -> None
 
     async def recorded() -> bool:
         view = await stack.describe(customer)
-        return view.transcript[-1].role == "assistant" and view.transcript[-1].message_sid
+        return view.transcript[-1].role == "assistant" and bool(view.transcript[-1].message_sid)
 
     await stack.eventually(recorded)
     await asyncio.sleep(1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -244,7 +244,7 @@ async def test_handoff_on_a_call_ends_the_session_and_enqueues_the_call(s: Stack
     assert await s.eventually(_is(s, customer, "human"))
 
 
-def _is(stack: Stack, customer: str, status: str) -> Any:
+def _is(stack: Stack, customer: str, status: str) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return await status_of(stack, customer) == status
 

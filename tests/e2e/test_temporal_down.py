@@ -16,7 +16,7 @@ from tests.support.server import free_port, serve
 async def test_webhook_is_refused_with_503_when_temporal_is_unreachable(tmp_path: Path) -> None:
     port = free_port()
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         temporal_address=f"127.0.0.1:{free_port()}",  # nothing listens there
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,

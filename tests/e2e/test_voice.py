@@ -16,9 +16,9 @@ from temporalio.client import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from switchboard import simulator
 from switchboard.contract.addresses import Channel
 from switchboard.contract.conversation import Role
+from switchboard.devtools import simulator
 from switchboard.devtools.devserver import DevServer
 from switchboard.devtools.twilio_sim import relay_url_of
 from tests.conftest import BUSINESS_NUMBER, Stack, running_stack, unique_customer

@@ -48,7 +48,7 @@ def test_prompt_dtmf_info() -> None:
         '{"type":"prompt","voicePrompt":"Hi! Can you tell me about life?","lang":"en-US",'
         '"last":true}'
     )
-    assert prompt == PromptFrame(type="prompt", voicePrompt="Hi! Can you tell me about life?",
+    assert prompt == PromptFrame(type="prompt", voice_prompt="Hi! Can you tell me about life?",
                                  lang="en-US", last=True)  # fmt: skip
     partial = parse_frame('{"type":"prompt","voicePrompt":"Hi","last":false}')
     assert isinstance(partial, PromptFrame) and not partial.last

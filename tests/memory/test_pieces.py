@@ -92,7 +92,7 @@ def test_identifiers() -> None:
 
 
 def recall(**fields: object) -> Recall:
-    return Recall(customer="+14155550100", known=True, **fields)  # type: ignore[arg-type]
+    return Recall(customer="+14155550100", known=True, **fields)
 
 
 def test_context_format() -> None:
@@ -186,7 +186,7 @@ async def test_operator_auth(
     client: tuple[str, int], key: str | None, header: str | None, status: int
 ) -> None:
     app = FastAPI()
-    settings = Settings(_env_file=None, gateway_api_key=key)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, gateway_api_key=key)
     app.dependency_overrides[get_settings] = lambda: settings
 
     @app.get("/api/x", dependencies=[Depends(operator_auth)])

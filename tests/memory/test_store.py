@@ -37,7 +37,9 @@ def observation(key: str, text: str, at: datetime = T0) -> NewObservation:
     return NewObservation(key=key, text=text, source="remember", at=at, conversation_ids=["c1"])
 
 
-def record(run: str, lines: list[tuple[str, str]], closed: datetime = T0, **extra: object):
+def record(
+    run: str, lines: list[tuple[str, str]], closed: datetime = T0, **extra: object
+) -> ConversationRecord:
     return ConversationRecord(
         customer=ADA,
         conversation_id=f"conv-{ADA}",

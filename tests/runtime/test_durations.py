@@ -67,7 +67,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def test_settings_need_no_arguments() -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 
 def free_port() -> int:
@@ -19,7 +20,7 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, port: int | None = None, **config: Any) -> AsyncIterator[str]:
+async def serve(app: ASGIApp, port: int | None = None, **config: Any) -> AsyncIterator[str]:
     """Run ``app`` until the block exits; yields its base URL (``http://127.0.0.1:PORT``)."""
     port = port or free_port()
     server = uvicorn.Server(

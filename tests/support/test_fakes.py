@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolUnionParam
 
 from tests.support.fake_llm import FakeLLM, FakeReply
 from tests.support.fake_twilio import FakeTwilio
@@ -30,7 +32,7 @@ TASKS = f"/v1/Workspaces/{WORKSPACE}/Tasks"
 TWIML = "<Response><Say>hi</Say></Response>"
 
 
-def _send(client: httpx.AsyncClient, to: str, body: str = "hi") -> Any:
+def _send(client: httpx.AsyncClient, to: str, body: str = "hi") -> Awaitable[httpx.Response]:
     return client.post(MESSAGES, data={"To": to, "From": "+15550000000", "Body": body})
 
 
@@ -123,7 +125,7 @@ async def test_twilio_fault_injection() -> None:
         assert [r["status"] for r in fake.requests] == [503, 429, 201, 400, 201]
 
 
-def _call(client: httpx.AsyncClient, to: str, **extra: str) -> Any:
+def _call(client: httpx.AsyncClient, to: str, **extra: str) -> Awaitable[httpx.Response]:
     return client.post(CALLS, data={"To": to, "From": "+15550000000", "Twiml": TWIML, **extra})
 
 
@@ -173,7 +175,9 @@ async def test_twilio_calls_create_list_and_faults() -> None:
         assert fake.calls == [] and fake.call_requests == []
 
 
-def _create_task(client: httpx.AsyncClient, attributes: dict[str, Any]) -> Any:
+def _create_task(
+    client: httpx.AsyncClient, attributes: dict[str, Any]
+) -> Awaitable[httpx.Response]:
     form = {
         "WorkflowSid": WORKFLOW,
         "Attributes": json.dumps(attributes),
@@ -318,17 +322,21 @@ async def test_llm_with_official_openai_client() -> None:
         text="Let me check that for you.",
         tool_calls=[{"name": "lookup_order", "arguments": {"order_id": "A-17", "verbose": True}}],
     )
-    tools: Any = [{"type": "function", "function": {"name": "lookup_order", "parameters": {}}}]
-    msgs: Any = [{"role": "user", "content": "where is my order?"}]
+    tools: list[ChatCompletionToolUnionParam] = [
+        {"type": "function", "function": {"name": "lookup_order", "parameters": {}}}
+    ]
+    msgs: list[ChatCompletionMessageParam] = [{"role": "user", "content": "where is my order?"}]
     async with serve(fake.app) as url:
         client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="k", max_retries=0)
         completion = await client.chat.completions.create(model="gpt-x", messages=msgs, tools=tools)
         choice = completion.choices[0]
         assert choice.finish_reason == "tool_calls"
         assert choice.message.content == "Let me check that for you."
-        call = choice.message.tool_calls[0]  # type: ignore[index]
-        assert call.function.name == "lookup_order"  # type: ignore[union-attr]
-        assert json.loads(call.function.arguments) == {"order_id": "A-17", "verbose": True}  # type: ignore[union-attr]
+        assert choice.message.tool_calls is not None
+        call = choice.message.tool_calls[0]
+        assert call.type == "function"
+        assert call.function.name == "lookup_order"
+        assert json.loads(call.function.arguments) == {"order_id": "A-17", "verbose": True}
 
         fake.responder = lambda messages: FakeReply(
             text="Checking now.",
