@@ -1,16 +1,19 @@
 """What both SQL backends share: recall composition, hybrid knowledge search, ingest.
 
-A backend supplies a handful of primitives (one database round trip each); the ranking and
-the shape of the results live here once, so SQLite and PostgreSQL cannot drift apart.
+A backend supplies its profile side and its knowledge side (``ProfileSide``,
+``KnowledgeSide``: a database round trip a call); ``SqlStore`` forwards to them, and the
+ranking and the shape of the results live here once, so SQLite and PostgreSQL cannot drift
+apart.
 """
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import structlog
 
@@ -18,9 +21,11 @@ from switchboard.memory import text_search
 from switchboard.memory.chunking import Chunk, chunk_text
 from switchboard.memory.embeddings import Embedder, VectorIndex, to_bytes
 from switchboard.memory.models import (
+    ConversationRecord,
     DocumentIn,
     IngestResult,
     KnowledgeHit,
+    NewObservation,
     Observation,
     PastLine,
     Profile,
@@ -28,6 +33,7 @@ from switchboard.memory.models import (
     RecallQuery,
     Summary,
     Trait,
+    TraitValue,
 )
 from switchboard.memory.store import MemoryStore
 
@@ -70,50 +76,158 @@ def profile_of(customer: str, parts: ProfileParts, created_at: datetime | None) 
     )
 
 
-class SqlStore(MemoryStore):
-    """Recall and knowledge logic over a backend's primitives."""
+class ProfileSide(Protocol):
+    """A backend's profile side: identifiers, traits, observations, conversations."""
 
-    def __init__(self, embedder: Embedder | None) -> None:
+    async def resolve(self, address: str) -> str | None:
+        """The customer an address belongs to (see ``MemoryStore.resolve``)."""
+
+    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> None:
+        """Attach an address to a customer (moving it from another profile if need be)."""
+
+    async def set_trait(
+        self, customer: str, name: str, value: TraitValue, *, source: str, at: datetime
+    ) -> None:
+        """Set a trait unless a newer value is stored."""
+
+    async def add_observation(self, customer: str, observation: NewObservation) -> bool:
+        """Store an observation once per key."""
+
+    async def save_conversation(self, record: ConversationRecord) -> bool:
+        """Store a closed run once: summary, transcript, and the addresses it used."""
+
+    async def get_profile(self, customer: str, *, limit: int = 50) -> Profile | None:
+        """The whole profile, newest observations and summaries first."""
+
+    async def forget(self, customer: str) -> bool:
+        """Delete the profile; identifiers, traits, observations, conversations cascade."""
+
+    async def recall_parts(self, query: RecallQuery) -> ProfileParts:
+        """Identifiers, traits, latest observations, summaries and earlier lines."""
+
+
+class KnowledgeSide(Protocol):
+    """A backend's knowledge side: documents, their chunks, full-text search."""
+
+    async def fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
+        """Chunk ids matching any term, best first, with the full-text score (higher better)."""
+
+    async def term_count(self, term: str) -> int:
+        """How many chunks contain ``term`` ("" counts every chunk)."""
+
+    async def chunks(self, ids: list[int]) -> dict[int, KnowledgeHit]:
+        """Chunks by id (score 0; the caller ranks them)."""
+
+    async def revision(self) -> str:
+        """Changes whenever a document is ingested or deleted."""
+
+    async def all_vectors(self) -> list[tuple[int, bytes]]:
+        """Every chunk id with its stored vector (or empty bytes)."""
+
+    async def document_digest(self, name: str) -> tuple[str, int] | None:
+        """The stored document's content digest and chunk count."""
+
+    async def replace_document(
+        self, document: DocumentIn, digest: str, chunks: list[Chunk], vectors: list[bytes | None]
+    ) -> None:
+        """Store a document's chunks in place of the old ones, in one transaction."""
+
+    async def delete_document(self, name: str) -> bool:
+        """Remove a document and its chunks."""
+
+    async def documents(self) -> Sequence[tuple[str, int]]:
+        """Every document's name and chunk count."""
+
+
+class SqlStore(MemoryStore):
+    """Recall and knowledge logic over a backend's profile side and knowledge side.
+
+    Every profile and document call goes to the side that owns its tables; a backend
+    adds the database's own ``migrate`` and ``close``.
+
+    Args:
+        embedder: Embeds chunks and queries for hybrid search (None: full text only).
+        profiles: The backend's profile side.
+        knowledge: The backend's knowledge side.
+    """
+
+    def __init__(
+        self, embedder: Embedder | None, profiles: ProfileSide, knowledge: KnowledgeSide
+    ) -> None:
         self._embedder = embedder
+        self._profiles = profiles
+        self._knowledge = knowledge
         self._vectors = VectorIndex()
         self._counts: dict[str, int] = {}  # chunks per term, at ``_counts_revision``
         self._counts_revision: str | None = None
 
-    # --- primitives -----------------------------------------------------------------------
+    # --- profiles -------------------------------------------------------------------------
 
-    @abc.abstractmethod
+    async def resolve(self, address: str) -> str | None:
+        """The customer an address belongs to (see ``MemoryStore.resolve``)."""
+        return await self._profiles.resolve(address)
+
+    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> None:
+        """Attach an address to a customer (moving it from another profile if need be)."""
+        await self._profiles.add_identifier(customer, address, at=at)
+
+    async def set_trait(
+        self, customer: str, name: str, value: TraitValue, *, source: str, at: datetime
+    ) -> None:
+        """Set a trait unless a newer value is stored."""
+        await self._profiles.set_trait(customer, name, value, source=source, at=at)
+
+    async def add_observation(self, customer: str, observation: NewObservation) -> bool:
+        """Store an observation once per key."""
+        return await self._profiles.add_observation(customer, observation)
+
+    async def save_conversation(self, record: ConversationRecord) -> bool:
+        """Store a closed run once: summary, transcript, and the addresses it used."""
+        return await self._profiles.save_conversation(record)
+
+    async def get_profile(self, customer: str, *, limit: int = 50) -> Profile | None:
+        """The whole profile, newest observations and summaries first."""
+        return await self._profiles.get_profile(customer, limit=limit)
+
+    async def forget(self, customer: str) -> bool:
+        """Delete the profile; identifiers, traits, observations, conversations cascade."""
+        return await self._profiles.forget(customer)
+
+    async def delete_document(self, name: str) -> bool:
+        """Remove a document and its chunks."""
+        return await self._knowledge.delete_document(name)
+
+    async def documents(self) -> Sequence[tuple[str, int]]:
+        """Every document's name and chunk count."""
+        return await self._knowledge.documents()
+
+    # --- primitives (methods, so ``benchmarks/memory.py`` can time and call them) ---------
+
     async def _profile_parts(self, query: RecallQuery) -> ProfileParts:
-        """Identifiers, traits, latest observations, summaries and earlier lines."""
+        return await self._profiles.recall_parts(query)
 
-    @abc.abstractmethod
     async def _fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
-        """Chunk ids matching any term, best first, with the full-text score (higher better)."""
+        return await self._knowledge.fts_chunks(terms, limit)
 
-    @abc.abstractmethod
     async def _term_count(self, term: str) -> int:
-        """How many chunks contain ``term`` ("" counts every chunk)."""
+        return await self._knowledge.term_count(term)
 
-    @abc.abstractmethod
     async def _chunks(self, ids: list[int]) -> dict[int, KnowledgeHit]:
-        """Chunks by id (score 0; the caller ranks them)."""
+        return await self._knowledge.chunks(ids)
 
-    @abc.abstractmethod
     async def _knowledge_revision(self) -> str:
-        """Changes whenever a document is ingested or deleted."""
+        return await self._knowledge.revision()
 
-    @abc.abstractmethod
     async def _all_vectors(self) -> list[tuple[int, bytes]]:
-        """Every chunk id with its stored vector (or empty bytes)."""
+        return await self._knowledge.all_vectors()
 
-    @abc.abstractmethod
     async def _document_digest(self, name: str) -> tuple[str, int] | None:
-        """The stored document's content digest and chunk count."""
+        return await self._knowledge.document_digest(name)
 
-    @abc.abstractmethod
     async def _replace_document(
         self, document: DocumentIn, digest: str, chunks: list[Chunk], vectors: list[bytes | None]
     ) -> None:
-        """Store a document's chunks in place of the old ones, in one transaction."""
+        await self._knowledge.replace_document(document, digest, chunks, vectors)
 
     # --- recall ---------------------------------------------------------------------------
 

@@ -1,28 +1,17 @@
 """``PostgresStore``: the ``MemoryStore`` over a PostgreSQL database, composed of its two sides.
 
 The profile side (``profiles``) and the knowledge side (``knowledge``) share one connection
-pool (``database``); the store hands each call to the side that owns its tables, and
-``SqlStore`` ranks recall and search over the primitives.
+pool (``database``); ``SqlStore`` hands each call to the side that owns its tables and ranks
+recall and search over them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from switchboard.memory.base import ProfileParts, SqlStore
-from switchboard.memory.chunking import Chunk
+from switchboard.memory.base import SqlStore
 from switchboard.memory.embeddings import Embedder
-from switchboard.memory.models import (
-    ConversationRecord,
-    DocumentIn,
-    KnowledgeHit,
-    NewObservation,
-    Profile,
-    RecallQuery,
-    TraitValue,
-)
 from switchboard.memory.postgres.database import PostgresDatabase
 from switchboard.memory.postgres.knowledge import PostgresKnowledge
 from switchboard.memory.postgres.profiles import PostgresProfiles
@@ -53,12 +42,9 @@ class PostgresStore(SqlStore):
         max_size: int = 10,
         open_timeout: float = 30.0,
     ) -> None:
-        super().__init__(embedder)
-        self._db = PostgresDatabase(
-            url, min_size=min_size, max_size=max_size, open_timeout=open_timeout
-        )
-        self._profiles = PostgresProfiles(self._db)
-        self._knowledge = PostgresKnowledge(self._db)
+        db = PostgresDatabase(url, min_size=min_size, max_size=max_size, open_timeout=open_timeout)
+        super().__init__(embedder, PostgresProfiles(db), PostgresKnowledge(db))
+        self._db = db
 
     async def _rows(self, query: Any, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
         """One statement's rows (``benchmarks/memory.py`` runs its own through this)."""
@@ -71,71 +57,3 @@ class PostgresStore(SqlStore):
     async def close(self) -> None:
         """Close the pool and its connections."""
         await self._db.close()
-
-    # --- profiles -------------------------------------------------------------------------
-
-    async def resolve(self, address: str) -> str | None:
-        """The customer an address belongs to (see ``MemoryStore.resolve``)."""
-        return await self._profiles.resolve(address)
-
-    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> None:
-        """Attach an address to a customer (moving it from another profile if need be)."""
-        await self._profiles.add_identifier(customer, address, at=at)
-
-    async def set_trait(
-        self, customer: str, name: str, value: TraitValue, *, source: str, at: datetime
-    ) -> None:
-        """Set a trait unless a newer value is stored."""
-        await self._profiles.set_trait(customer, name, value, source=source, at=at)
-
-    async def add_observation(self, customer: str, observation: NewObservation) -> bool:
-        """Store an observation once per key."""
-        return await self._profiles.add_observation(customer, observation)
-
-    async def save_conversation(self, record: ConversationRecord) -> bool:
-        """Store a closed run once: summary, transcript, and the addresses it used."""
-        return await self._profiles.save_conversation(record)
-
-    async def get_profile(self, customer: str, *, limit: int = 50) -> Profile | None:
-        """The whole profile, newest observations and summaries first."""
-        return await self._profiles.get_profile(customer, limit=limit)
-
-    async def forget(self, customer: str) -> bool:
-        """Delete the profile; identifiers, traits, observations, conversations cascade."""
-        return await self._profiles.forget(customer)
-
-    async def _profile_parts(self, query: RecallQuery) -> ProfileParts:
-        return await self._profiles.recall_parts(query)
-
-    # --- knowledge ------------------------------------------------------------------------
-
-    async def _fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
-        return await self._knowledge.fts_chunks(terms, limit)
-
-    async def _term_count(self, term: str) -> int:
-        return await self._knowledge.term_count(term)
-
-    async def _chunks(self, ids: list[int]) -> dict[int, KnowledgeHit]:
-        return await self._knowledge.chunks(ids)
-
-    async def _knowledge_revision(self) -> str:
-        return await self._knowledge.revision()
-
-    async def _all_vectors(self) -> list[tuple[int, bytes]]:
-        return await self._knowledge.all_vectors()
-
-    async def _document_digest(self, name: str) -> tuple[str, int] | None:
-        return await self._knowledge.document_digest(name)
-
-    async def _replace_document(
-        self, document: DocumentIn, digest: str, chunks: list[Chunk], vectors: list[bytes | None]
-    ) -> None:
-        await self._knowledge.replace_document(document, digest, chunks, vectors)
-
-    async def delete_document(self, name: str) -> bool:
-        """Remove a document and its chunks."""
-        return await self._knowledge.delete_document(name)
-
-    async def documents(self) -> Sequence[tuple[str, int]]:
-        """Every document's name and chunk count."""
-        return await self._knowledge.documents()
