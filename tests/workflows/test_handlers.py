@@ -49,6 +49,5 @@ def test_a_handler_missing_from_the_index_is_caught() -> None:
     """The check above can fail: drop one line of the index and it no longer matches."""
     doc = ConversationWorkflow.__doc__ or ""
     shortened = doc.replace("signal ``forget``", "")
-    assert set(re.findall(r"^\s+signal ``(\w+)``", shortened, re.MULTILINE)) != (
-        _registered()["signal"]
-    )
+    signals = set(re.findall(r"^\s+signal ``(\w+)``", shortened, re.MULTILINE))
+    assert signals != _registered()["signal"]
