@@ -108,10 +108,10 @@ class HandoffActivities:
         )
         self._task_timeout_s = int(settings.handoff_timeout.total_seconds()) + TASK_TIMEOUT_MARGIN_S
         self._webhook_url = settings.handoff_webhook_url
-        # Settings refuse a webhook URL without GATEWAY_API_KEY, so a configured webhook
-        # always has a key.
-        key = settings.gateway_api_key
-        self._webhook_key = key.get_secret_value() if key is not None else ""
+        # Settings refuse a webhook URL without HANDOFF_WEBHOOK_SECRET (never the operator
+        # key: every receiver holds it), so a configured webhook always has a secret.
+        secret = settings.handoff_webhook_secret
+        self._webhook_secret = secret.get_secret_value() if secret is not None else ""
 
     async def close(self) -> None:
         """Release the model client's connections."""
@@ -276,8 +276,8 @@ class HandoffActivities:
         try:
             async with heartbeating(1.0):
                 status = await post_signed(
-                    self._http, url, body, self._webhook_key,
-                    event=event, idempotency_key=idempotency_key,
+                    self._http, url, body, self._webhook_secret,
+                    event=event, idempotency_key=_delivery_key(idempotency_key),
                 )  # fmt: skip
         except WebhookError as exc:
             if is_transient_status(exc.http_status):
@@ -350,3 +350,8 @@ class HandoffActivities:
                 raise
             return current.assignment_status
         return task.assignment_status
+
+
+def _delivery_key(idempotency_key: str) -> str:
+    """The key as the webhook sees it: the signature scheme keeps dots out of it."""
+    return idempotency_key.replace(".", "_")

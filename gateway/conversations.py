@@ -37,6 +37,7 @@ from switchboard.contract.handoff import (
     HandoffAccepted,
     HandoffPackage,
     HandoffRequest,
+    HandoffState,
     HumanMessage,
     ResumeRequest,
 )
@@ -292,6 +293,18 @@ class ConversationGateway:
         except (RPCError, WorkflowQueryFailedError, TemporalUnavailable) as exc:
             log.warning("handoff_package_unavailable", customer=customer, error=str(exc))
             return None  # the call is still enqueued, with what its HandoffData carries
+
+    async def current_handoff(self, customer: str) -> HandoffState | None:
+        """The latest handoff of the customer's conversation (its latest run); None if none.
+
+        Raises:
+            TemporalUnavailable: Temporal could not be reached, or could not answer.
+        """
+        try:
+            view = await self.describe(conversation_id(customer))
+        except WorkflowQueryFailedError as exc:
+            raise TemporalUnavailable(str(exc)) from exc
+        return view.handoff if view is not None else None
 
     async def handoff_accepted(self, customer: str, by: str | None) -> bool:
         """A human took the conversation. False if none is open.

@@ -79,22 +79,35 @@ _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 async def operator_auth(
     request: Request, settings: Annotated[Settings, Depends(get_settings)]
 ) -> None:
-    """Guard ``/api``: ``Authorization: Bearer $GATEWAY_API_KEY``, or loopback when it is unset.
+    """Guard ``/api``: ``Authorization: Bearer $GATEWAY_API_KEY``.
+
+    Without a key ``/api`` answers loopback callers in sandbox mode only (``make run``);
+    with Twilio credentials it is closed until a key is set, since anything that tunnels to
+    localhost would otherwise reach it.
 
     Raises:
-        HTTPException: 401 for a missing or wrong key, 403 for a remote caller without one.
+        HTTPException: 401 for a missing or wrong key; 403 without a key, for a remote
+            caller or outside sandbox mode.
     """
     key = settings.gateway_api_key
     if key is None:
+        if not settings.sandbox:
+            raise HTTPException(
+                status_code=403,
+                detail="set GATEWAY_API_KEY to use /api (required with Twilio credentials)",
+            )
         host = request.client.host if request.client else ""
         if host not in _LOOPBACK:
             raise HTTPException(
                 status_code=403, detail="set GATEWAY_API_KEY to use /api from other hosts"
             )
         return
+    secret = key.get_secret_value().encode()
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), key.get_secret_value().encode()
+    if (
+        not secret
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(token.strip().encode(), secret)
     ):
         raise HTTPException(
             status_code=401,
@@ -115,16 +128,14 @@ ValidatorDep = Annotated[SignatureValidator, Depends(get_validator)]
 async def signed_form(request: Request, validator: ValidatorDep) -> dict[str, str]:
     """The request's form, once its ``X-Twilio-Signature`` checks out (403 otherwise).
 
-    The signed URL is ``PUBLIC_BASE_URL`` plus the path and query received; the URL as this
-    process received it is accepted too, for a gateway reached directly (no proxy).
+    The signed URL is ``PUBLIC_BASE_URL`` plus the path and query received, and nothing
+    else: a URL rebuilt from the request's own ``Host`` would let a request Twilio signed for
+    another host of the same account be replayed here.
     """
     form = await request.form()
     signature = request.headers.get("x-twilio-signature")
     public = validator.public_url(request.url.path, request.url.query)
-    if not (
-        validator.valid(public, form, signature)
-        or validator.valid(str(request.url), form, signature)
-    ):
+    if not validator.valid(public, form, signature):
         raise HTTPException(status_code=403, detail="invalid Twilio signature")
     return {key: value for key, value in form.items() if isinstance(value, str)}
 

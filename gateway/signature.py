@@ -1,8 +1,10 @@
 """``X-Twilio-Signature`` validation.
 
 The URL Twilio signed is rebuilt from ``PUBLIC_BASE_URL`` plus the path and query actually
-received, so a tunnel or proxy in front of the gateway does not break validation. The
-``twilio`` library computes the HMAC and also tries the URL with and without the default port.
+received, so a tunnel or proxy in front of the gateway does not break validation. That is
+the only URL checked: one rebuilt from the request's ``Host`` header (attacker-chosen) would
+accept a request Twilio signed for another host of the same account. The ``twilio`` library
+computes the HMAC and also tries the URL with and without the default port.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class SignatureValidator:
     """Checks Twilio signatures for one auth token and public base URL."""
 
     def __init__(self, auth_token: str, public_base_url: str, *, enabled: bool = True) -> None:
+        if not auth_token:
+            raise ValueError("an empty auth token would let anyone sign requests")
         self._validator = RequestValidator(auth_token)
         self._base = public_base_url.rstrip("/")
         self.enabled = enabled
@@ -44,18 +48,17 @@ class SignatureValidator:
         """The ``wss://`` (or ``ws://``) URL the TwiML gave Twilio for a socket to ``path``."""
         return websocket_url(self.public_url(path, query))
 
-    def valid_relay(self, path: str, query: str, received_url: str, signature: str | None) -> bool:
-        """Check the signature of a ConversationRelay WebSocket upgrade.
+    def valid_relay(self, path: str, query: str, signature: str | None) -> bool:
+        """Check the signature of a ConversationRelay WebSocket upgrade to ``path?query``.
 
-        Twilio signs the socket URL exactly as written in the TwiML, query included, with no
-        parameters. Some implementations sign the URL without its query and pass the query
-        items as parameters; that form is accepted too, as is the URL as received (a gateway
-        reached directly).
+        Twilio signs the socket URL exactly as written in the TwiML (``PUBLIC_BASE_URL`` in
+        its ``wss://`` form), query included, with no parameters. Some implementations sign
+        the URL without its query and pass the query items as parameters; that form is
+        accepted too.
         """
         if not self.enabled:
             return True
-        public = self.relay_url(path, query)
-        if self.valid(public, {}, signature) or self.valid(received_url, {}, signature):
+        if self.valid(self.relay_url(path, query), {}, signature):
             return True
         if query:
             params = dict(parse_qsl(query, keep_blank_values=True))

@@ -149,9 +149,8 @@ async def relay(websocket: WebSocket) -> None:
     state = websocket.app.state
     validator: SignatureValidator = state.validator
     if not validator.valid_relay(
-        websocket.url.path, websocket.url.query, str(websocket.url),
-        websocket.headers.get("x-twilio-signature"),
-    ):  # fmt: skip
+        websocket.url.path, websocket.url.query, websocket.headers.get("x-twilio-signature")
+    ):
         state.metrics.relay_sessions.labels("refused").inc()
         log.warning("relay_signature_invalid", path=websocket.url.path)
         await websocket.close(code=1008)  # before accept: the upgrade is answered 403

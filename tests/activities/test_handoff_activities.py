@@ -31,6 +31,7 @@ from tests.support.handoff_harness import (
     API_KEY,
     AT,
     CUSTOMER,
+    WEBHOOK_SECRET,
     WORKFLOW,
     Fakes,
     Harness,
@@ -52,6 +53,16 @@ async def fakes() -> AsyncIterator[Fakes]:
 async def h(fakes: Fakes, tmp_path: Path) -> AsyncIterator[Harness]:
     async with harness(fakes, tmp_path) as running:
         yield running
+
+
+def signed_with(delivery: dict[str, Any], secret: str) -> bool:
+    """Whether a recorded webhook delivery carries a valid signature under ``secret``."""
+    headers = delivery["headers"]
+    return verify_signature(
+        delivery["raw"], headers["x-switchboard-signature"], secret,
+        event=headers["x-switchboard-event"],
+        idempotency_key=headers["x-switchboard-idempotency-key"],
+    )  # fmt: skip
 
 
 def deliver(
@@ -164,11 +175,9 @@ async def test_deliver_creates_the_task_and_posts_the_signed_package(
     assert delivery["event"] == "handoff"
     assert delivery["idempotency_key"] == request.idempotency_key
     assert delivery["body"] == request.package.model_dump(mode="json")
-    assert verify_signature(
-        delivery["raw"], delivery["headers"]["x-switchboard-signature"], API_KEY
-    )
-    assert not verify_signature(delivery["raw"], delivery["headers"]["x-switchboard-signature"],
-                                "another-key")  # fmt: skip
+    assert signed_with(delivery, WEBHOOK_SECRET)
+    assert not signed_with(delivery, API_KEY)  # never the operator key
+    assert not signed_with(delivery, "another-key")
 
 
 async def test_deliver_twice_creates_one_task_and_one_delivery(h: Harness) -> None:
@@ -284,8 +293,7 @@ async def test_notify_human_side_posts_the_signed_event_once(h: Harness) -> None
     (delivery,) = h.webhook.deliveries
     assert delivery["event"] == "customer_message"
     assert delivery["body"] == event().model_dump(mode="json")
-    assert verify_signature(delivery["raw"], delivery["headers"]["x-switchboard-signature"],
-                            API_KEY)  # fmt: skip
+    assert signed_with(delivery, WEBHOOK_SECRET)
     await h.run(activities.notify_human_side, event("another"))
     assert len(h.webhook.deliveries) == 2
 

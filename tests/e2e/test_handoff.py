@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from tests.support.server import serve
 WORKSPACE = "WS" + "a" * 32
 WORKFLOW = "WW" + "b" * 32
 API_KEY = "operator-key"
+WEBHOOK_SECRET = "handoff-webhook-secret"
 
 
 def handing_off(messages: Messages) -> FakeReply:
@@ -193,12 +195,13 @@ async def test_nobody_takes_it_in_time_so_the_customer_is_offered_a_callback(
 async def test_handoff_goes_to_a_signed_webhook_with_the_customers_messages(
     tmp_path: Path, temporal_server: DevServer, client: Client
 ) -> None:
-    hook = FakeWebhook(API_KEY)
+    hook = FakeWebhook(WEBHOOK_SECRET)  # verifies t=…,v1=… on its own, within 5 minutes
     async with (
         serve(hook.app) as hook_url,
         running_stack(
             tmp_path, temporal_server, client,
             handoff_webhook_url=f"{hook_url}{WEBHOOK_PATH}", gateway_api_key=API_KEY,
+            handoff_webhook_secret=WEBHOOK_SECRET,
         ) as s,
     ):  # fmt: skip
         s.llm.responder = handing_off
@@ -206,9 +209,19 @@ async def test_handoff_goes_to_a_signed_webhook_with_the_customers_messages(
         await s.text(customer, "My name is Ada. I need a human")
         [delivery] = await hook.wait_for_deliveries(1)
         package = delivery["body"]
-        assert verify_signature(
-            delivery["raw"], delivery["headers"]["x-switchboard-signature"], API_KEY
-        )
+        headers = delivery["headers"]
+        signed = {
+            "event": headers["x-switchboard-event"],
+            "idempotency_key": headers["x-switchboard-idempotency-key"],
+        }
+        signature = headers["x-switchboard-signature"]
+        assert verify_signature(delivery["raw"], signature, WEBHOOK_SECRET, **signed)
+        # Not the operator key: a receiver never holds full /api access.
+        assert not verify_signature(delivery["raw"], signature, API_KEY, **signed)
+        # A captured delivery does not verify once it is old.
+        later = time.time() + 301
+        assert not verify_signature(delivery["raw"], signature, WEBHOOK_SECRET, **signed,
+                                    now=later)  # fmt: skip
         assert package["customer"] == customer and package["channel"] == "sms"
         assert set(package) >= {"conversation_id", "reason", "summary", "profile", "transcript"}
         assert not s.twilio.tasks  # TaskRouter is not configured here
@@ -286,6 +299,7 @@ async def test_taskrouter_events_take_the_conversation_and_give_it_back(s: Stack
     event = {
         "AccountSid": "AC" + "1" * 32, "WorkspaceSid": WORKSPACE, "TaskSid": task["sid"],
         "TaskAttributes": task["form"]["Attributes"], "WorkerName": "Sam",
+        "Timestamp": str(int(time.time())), "TaskAge": "0",
     }  # fmt: skip
     accepted = await s.webhooks.post(
         "/twilio/taskrouter", {**event, "EventType": "reservation.accepted"}

@@ -132,13 +132,18 @@ async def test_health_and_metrics(stack: Stack) -> None:
     assert 'switchboard_webhooks_total{outcome="accepted",route="messaging"}' in metrics.text
 
 
-async def test_signature_for_the_address_actually_called_is_accepted(stack: Stack) -> None:
-    # PUBLIC_BASE_URL says 127.0.0.1; a client that called "localhost" signs that URL.
+async def test_only_a_signature_over_public_base_url_is_accepted(stack: Stack) -> None:
+    # PUBLIC_BASE_URL says 127.0.0.1. A client that signs the address it actually called
+    # ("localhost", sent as the Host header) is refused: the URL as received is built from
+    # the request's own Host, which the sender chooses.
     customer = unique_customer()
     form = inbound_message_form(customer, BUSINESS_NUMBER, "direct", account_sid=ACCOUNT_SID)
     direct = stack.gateway_url.replace("127.0.0.1", "localhost")
     signer = TwilioWebhookClient(stack.http, direct, AUTH_TOKEN)
-    assert (await signer.post("/twilio/messaging", form)).status_code == 200
+    assert (await signer.post("/twilio/messaging", form)).status_code == 403
+    # Signed over PUBLIC_BASE_URL, the same request is accepted whichever address it used.
+    public = TwilioWebhookClient(stack.http, direct, AUTH_TOKEN, stack.settings.public_base_url)
+    assert (await public.post("/twilio/messaging", form)).status_code == 200
     # …but a signature for another path still fails.
-    other = signer.signature("/twilio/messaging/status", form)
-    assert (await signer.post("/twilio/messaging", form, signature=other)).status_code == 403
+    other = public.signature("/twilio/messaging/status", form)
+    assert (await public.post("/twilio/messaging", form, signature=other)).status_code == 403

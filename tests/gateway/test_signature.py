@@ -213,12 +213,19 @@ def test_relay_url_maps_the_public_scheme_to_websocket() -> None:
 
 def test_relay_signature_over_the_url_as_written_in_the_twiml() -> None:
     relay = SignatureValidator(TOKEN, RELAY_PUBLIC)
-    received = "ws://10.0.0.5:8000/twilio/relay"  # behind the tunnel
     signature = reference_signature(TOKEN, "wss://abc123.ngrok.app/twilio/relay", [])
-    assert relay.valid_relay("/twilio/relay", "", received, signature)
-    assert not relay.valid_relay("/twilio/other", "", received, signature)
-    assert not relay.valid_relay("/twilio/relay", "", received, "forged")
-    assert not relay.valid_relay("/twilio/relay", "", received, None)
+    assert relay.valid_relay("/twilio/relay", "", signature)
+    assert not relay.valid_relay("/twilio/other", "", signature)
+    assert not relay.valid_relay("/twilio/relay", "", "forged")
+    assert not relay.valid_relay("/twilio/relay", "", None)
+
+
+def test_relay_signature_over_another_host_is_refused() -> None:
+    # The URL as received (its host from the request's own Host header) is not checked:
+    # a socket Twilio signed for another host of the account does not open here.
+    relay = SignatureValidator(TOKEN, RELAY_PUBLIC)
+    for url in ("ws://10.0.0.5:8000/twilio/relay", "wss://other.example/twilio/relay"):
+        assert not relay.valid_relay("/twilio/relay", "", reference_signature(TOKEN, url, []))
 
 
 def test_relay_signature_with_a_query_in_the_url_or_as_parameters() -> None:
@@ -227,5 +234,12 @@ def test_relay_signature_with_a_query_in_the_url_or_as_parameters() -> None:
     in_url = reference_signature(TOKEN, url + "?tenant=t_1", [])
     as_params = reference_signature(TOKEN, url, [("tenant", "t_1")])
     for signature in (in_url, as_params):
-        assert relay.valid_relay("/twilio/relay", "tenant=t_1", "ws://x/twilio/relay", signature)
-    assert not relay.valid_relay("/twilio/relay", "tenant=t_2", "ws://x/twilio/relay", in_url)
+        assert relay.valid_relay("/twilio/relay", "tenant=t_1", signature)
+    assert not relay.valid_relay("/twilio/relay", "tenant=t_2", in_url)
+    assert not relay.valid_relay("/twilio/relay", "tenant=t_2", as_params)
+
+
+def test_an_empty_auth_token_is_refused() -> None:
+    # With an empty HMAC key anyone could compute a valid signature.
+    with pytest.raises(ValueError, match="empty auth token"):
+        SignatureValidator("", BASE)

@@ -105,13 +105,19 @@ def test_settings_need_both_twilio_credentials_or_neither(values: dict[str, str]
         make_settings(**values)
 
 
-def test_handoff_webhook_needs_a_gateway_api_key() -> None:
-    with pytest.raises(ValidationError):
-        make_settings(handoff_webhook_url="https://crm.example.com/handoff")
-    settings = make_settings(
-        handoff_webhook_url="https://crm.example.com/handoff", gateway_api_key="k"
-    )
-    assert settings.handoff_webhook_url == "https://crm.example.com/handoff"
+def test_handoff_webhook_needs_its_own_secret() -> None:
+    url = "https://crm.example.com/handoff"
+    with pytest.raises(ValidationError, match="HANDOFF_WEBHOOK_SECRET"):
+        make_settings(handoff_webhook_url=url)
+    # The operator key no longer signs handoffs: a receiver would hold full /api access.
+    with pytest.raises(ValidationError, match="HANDOFF_WEBHOOK_SECRET"):
+        make_settings(handoff_webhook_url=url, gateway_api_key="k")
+    with pytest.raises(ValidationError, match="must differ from GATEWAY_API_KEY"):
+        make_settings(handoff_webhook_url=url, gateway_api_key="k", handoff_webhook_secret="k")
+    settings = make_settings(handoff_webhook_url=url, handoff_webhook_secret="s")
+    assert settings.handoff_webhook_url == url
+    assert settings.handoff_webhook_secret is not None
+    assert settings.handoff_webhook_secret.get_secret_value() == "s"
 
 
 def test_sandbox_mode() -> None:

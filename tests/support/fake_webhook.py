@@ -1,9 +1,11 @@
 """Fake receiver of the handoff webhook (``HANDOFF_WEBHOOK_URL``).
 
-Checks ``X-Switchboard-Signature`` on its own (HMAC-SHA256 of the raw body, keyed with the
-gateway API key) rather than through the project's helper, so a test proves the wire
-format, not that the code agrees with itself. A bad or missing signature answers 401 and is
-not delivered. Records every request; supports injected failures.
+Checks ``X-Switchboard-Signature`` on its own rather than through the project's helper, so a
+test proves the wire format, not that the code agrees with itself: ``t=<unix>,v1=<hex>``,
+where ``v1`` is the HMAC-SHA256, keyed with ``HANDOFF_WEBHOOK_SECRET``, of
+``"{t}.{X-Switchboard-Idempotency-Key}.{X-Switchboard-Event}."`` followed by the raw body,
+and ``t`` is within five minutes of now. A bad, missing or stale signature answers 401 and
+is not delivered. Records every request; supports injected failures.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,8 +33,9 @@ class FakeWebhook:
         requests: every POST as ``{"status", "signature_valid", "raw", "headers"}``.
     """
 
-    def __init__(self, key: str) -> None:
-        self.key = key
+    def __init__(self, secret: str, tolerance: float = 300) -> None:
+        self.secret = secret
+        self.tolerance = tolerance
         self.deliveries: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self._failures: list[int] = []
@@ -63,9 +67,21 @@ class FakeWebhook:
         self._failures.clear()
         self._changes.notify()
 
-    def _valid(self, raw: bytes, header: str | None) -> bool:
-        expected = "sha256=" + hmac.new(self.key.encode(), raw, hashlib.sha256).hexdigest()
-        return header is not None and hmac.compare_digest(header, expected)
+    def _valid(self, raw: bytes, headers: dict[str, str]) -> bool:
+        fields: dict[str, str] = {}
+        for part in headers.get("x-switchboard-signature", "").split(","):
+            name, _, value = part.strip().partition("=")
+            fields[name] = value
+        key = headers.get("x-switchboard-idempotency-key", "")
+        event = headers.get("x-switchboard-event", "")
+        if not fields.get("t", "").isdigit() or not key or not event:
+            return False
+        timestamp = int(fields["t"])
+        if abs(time.time() - timestamp) > self.tolerance:
+            return False
+        signed = f"{timestamp}.{key}.{event}.".encode() + raw
+        expected = hmac.new(self.secret.encode(), signed, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(fields.get("v1", ""), expected)
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="fake-webhook")
@@ -74,7 +90,7 @@ class FakeWebhook:
         async def receive(request: Request) -> JSONResponse:
             raw = await request.body()
             headers = dict(request.headers)
-            valid = self._valid(raw, request.headers.get("x-switchboard-signature"))
+            valid = self._valid(raw, headers)
             record: dict[str, Any] = {
                 "status": 401, "signature_valid": valid, "raw": raw, "headers": headers,
             }  # fmt: skip

@@ -29,6 +29,7 @@ from tests.support.server import serve
 SID = "AC" + "2" * 32
 TOKEN = "handoff-auth-token"
 API_KEY = "gateway-api-key"
+WEBHOOK_SECRET = "handoff-webhook-secret"
 LLM_KEY = "sk-handoff"
 WORKSPACE = "WS" + "1" * 32
 WORKFLOW = "WW" + "2" * 32
@@ -99,6 +100,7 @@ class Harness:
             values["twilio_taskrouter_workflow_sid"] = WORKFLOW
         if webhook:
             values["handoff_webhook_url"] = self.webhook_url
+            values["handoff_webhook_secret"] = WEBHOOK_SECRET
         values.update(overrides)
         return Settings(_env_file=None, **values)
 
@@ -153,7 +155,7 @@ class Fakes:
 @contextlib.asynccontextmanager
 async def served_fakes() -> AsyncIterator[Fakes]:
     """Serve fake Twilio (with TaskRouter), the webhook receiver and the LLM."""
-    twilio, webhook, llm = FakeTwilio(SID, TOKEN), FakeWebhook(API_KEY), FakeLLM(LLM_KEY)
+    twilio, webhook, llm = FakeTwilio(SID, TOKEN), FakeWebhook(WEBHOOK_SECRET), FakeLLM(LLM_KEY)
     async with (
         serve(twilio.app) as twilio_url,
         serve(webhook.app) as webhook_base,

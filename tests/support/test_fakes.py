@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -254,17 +255,21 @@ async def test_taskrouter_tasks() -> None:
         assert fake.tasks == [] and fake.task_requests == []
 
 
-def _signed(key: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+def _signed(
+    secret: str, body: bytes, key: str = "k-1", event: str = "handoff", t: int | None = None
+) -> str:
+    t = int(time.time()) if t is None else t
+    signed = f"{t}.{key}.{event}.".encode() + body
+    return f"t={t},v1=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 async def test_webhook_receiver_checks_signatures() -> None:
-    fake = FakeWebhook("api-key")
+    fake = FakeWebhook("hook-secret")
     async with serve(fake.app) as url, httpx.AsyncClient(base_url=url) as c:
         body = json.dumps({"conversation_id": "conv-+1", "reason": "x"}).encode()
         headers = {
             "Content-Type": "application/json",
-            "X-Switchboard-Signature": _signed("api-key", body),
+            "X-Switchboard-Signature": _signed("hook-secret", body),
             "X-Switchboard-Event": "handoff",
             "X-Switchboard-Idempotency-Key": "k-1",
         }
@@ -282,12 +287,21 @@ async def test_webhook_receiver_checks_signatures() -> None:
         assert (await c.post(WEBHOOK_PATH, content=body, headers=wrong_key)).status_code == 401
         unsigned = {k: v for k, v in headers.items() if k != "X-Switchboard-Signature"}
         assert (await c.post(WEBHOOK_PATH, content=body, headers=unsigned)).status_code == 401
+        stale = {
+            **headers,
+            "X-Switchboard-Signature": _signed("hook-secret", body, t=int(time.time()) - 301),
+        }
+        assert (await c.post(WEBHOOK_PATH, content=body, headers=stale)).status_code == 401
+        other_event = {**headers, "X-Switchboard-Event": "closed"}
+        assert (await c.post(WEBHOOK_PATH, content=body, headers=other_event)).status_code == 401
+        other_key = {**headers, "X-Switchboard-Idempotency-Key": "k-2"}
+        assert (await c.post(WEBHOOK_PATH, content=body, headers=other_key)).status_code == 401
 
         fake.fail_next(1, status=503)
         assert (await c.post(WEBHOOK_PATH, content=body, headers=headers)).status_code == 503
         assert len(fake.deliveries) == 1
         assert [(r["status"], r["signature_valid"]) for r in fake.requests] == [
-            (200, True), (401, False), (401, False), (401, False), (503, True),
+            (200, True), *[(401, False)] * 6, (503, True),
         ]  # fmt: skip
         with pytest.raises(AssertionError, match="expected >= 3 webhook deliveries"):
             await fake.wait_for_deliveries(3, timeout=0.05)

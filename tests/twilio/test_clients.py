@@ -158,14 +158,29 @@ async def test_find_call(fake: FakeTwilio, rest: TwilioRestClient) -> None:
 
 def test_sign_and_verify() -> None:
     body = b'{"a": 1}'
-    header = sign(body, "k")
-    assert header.startswith("sha256=") and len(header) == len("sha256=") + 64
-    assert verify_signature(body, header, "k")
-    assert not verify_signature(body + b" ", header, "k")
-    assert not verify_signature(body, header, "other")
-    assert not verify_signature(body, None, "k")
-    assert not verify_signature(body, header.removeprefix("sha256="), "k")
-    assert not verify_signature(body, header, "")
+    header = sign(body, "k", event="handoff", idempotency_key="i-1", timestamp=1_700_000_000)
+    t, v1 = header.split(",")
+    assert t == "t=1700000000" and v1.startswith("v1=") and len(v1) == len("v1=") + 64
+
+    def ok(**changes: Any) -> bool:
+        values: dict[str, Any] = {
+            "body": body, "header": header, "secret": "k", "event": "handoff",
+            "idempotency_key": "i-1", "now": 1_700_000_000 + 10, **changes,
+        }  # fmt: skip
+        return verify_signature(
+            values.pop("body"), values.pop("header"), values.pop("secret"), **values
+        )
+
+    assert ok()
+    assert not ok(body=body + b" ")
+    assert not ok(secret="other")
+    assert not ok(header=None)
+    assert not ok(header=v1)  # no timestamp
+    assert not ok(secret="")
+    assert not ok(event="closed")
+    assert not ok(idempotency_key="i-2")
+    assert not ok(now=1_700_000_000 + 301)
+    assert ok(now=1_700_000_000 + 301, tolerance=600)
 
 
 async def test_post_signed(http: httpx.AsyncClient) -> None:
@@ -181,7 +196,7 @@ async def test_post_signed(http: httpx.AsyncClient) -> None:
         )  # fmt: skip
         with pytest.raises(WebhookError) as caught:
             await post_signed(
-                http, base + WEBHOOK_PATH, b"{}", "bad", event="x", idempotency_key=""
+                http, base + WEBHOOK_PATH, b"{}", "bad", event="x", idempotency_key="i-2"
             )
         assert caught.value.http_status == 401
 
