@@ -31,6 +31,9 @@ run: install ## Start Temporal (UI :8233), a worker and the gateway (:8000); Ctr
 chat: install ## Text the running agent as a customer through the simulator (sandbox mode)
 	$(BIN)/python -m switchboard.devtools.simulator
 
+populate: install ## Simulate N customers (default 50) to fill the insights (`make run` first)
+	$(BIN)/python -m switchboard.devtools.simulator --population $(or $(N),50) $(if $(SEED),--seed $(SEED))
+
 test: install-test ## Run the whole test suite (starts its own Temporal dev server and fakes)
 	$(BIN)/python -m pytest -q
 
@@ -64,4 +67,4 @@ lock: $(BIN)/uv ## Refresh uv.lock after changing dependencies
 clean: ## Remove local state (.data) and caches; keeps .venv
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install install-test run chat test lint format bench bench-voice bench-memory bench-tools lock clean
+.PHONY: help install install-test run chat populate test lint format bench bench-voice bench-memory bench-tools lock clean

@@ -18,11 +18,13 @@ from activities.calls import CallActivities
 from activities.conversations import ConversationStarter
 from activities.delivery import DeliveryActivities
 from activities.handoff import HandoffActivities
+from activities.intelligence import IntelligenceActivities
 from activities.llm import LLMActivities, openai_client
 from activities.memory import MemoryActivities
 from activities.tools import ToolActivities
 from switchboard.agent import load_agent
 from switchboard.contract import search_attributes
+from switchboard.intelligence import Analyzer, load_operators
 from switchboard.memory.setup import open_memory
 from switchboard.runtime.config import Settings, get_settings
 from switchboard.runtime.logging import configure_logging
@@ -54,9 +56,38 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
     return UnsandboxedWorkflowRunner()
 
 
+class WorkerPool:
+    """The worker process's Temporal workers, run and stopped together.
+
+    One polls the conversation task queue (workflows and their activities); with
+    conversation intelligence on, another polls the intelligence task queue, so a separate
+    pool can serve the operators by running only that queue's worker elsewhere.
+    """
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+        self._running = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> WorkerPool:
+        for worker in self.workers:
+            await self._running.enter_async_context(worker)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._running.aclose()
+
+    async def run(self) -> None:
+        """Poll every queue until shut down."""
+        await asyncio.gather(*(worker.run() for worker in self.workers))
+
+    async def shutdown(self) -> None:
+        """Stop polling and let running tasks finish (``graceful_shutdown_timeout``)."""
+        await asyncio.gather(*(worker.shutdown() for worker in self.workers))
+
+
 @contextlib.asynccontextmanager
-async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
-    """A worker for the conversation task queue, with its clients; closes them on exit."""
+async def build_worker(client: Client, settings: Settings) -> AsyncIterator[WorkerPool]:
+    """The workers of this process, with their clients; closes them on exit."""
     agent = load_agent(settings)
     outbox = SqliteOutbox(settings.outbox_path)
     store = await open_memory(settings)
@@ -76,8 +107,9 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         starter = ConversationStarter(
             client, settings.temporal_task_queue, conversation_config(settings, agent)
         )
-        try:
-            yield Worker(
+        operators_client = openai_client(settings)
+        workers = [
+            Worker(
                 client,
                 task_queue=settings.temporal_task_queue,
                 workflows=[ConversationWorkflow, CallbackWorkflow],
@@ -100,10 +132,30 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 graceful_shutdown_timeout=timedelta(seconds=5),
                 max_cached_workflows=settings.worker_max_cached_workflows,
             )
+        ]
+        if settings.intelligence:
+            analyzer = Analyzer(
+                load_operators(settings, agent),
+                operators_client,
+                (agent.model if agent else None) or settings.llm_model,
+            )
+            intelligence = IntelligenceActivities(analyzer, store)
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=settings.analysis_task_queue,
+                    activities=[intelligence.analyze_conversation],
+                    graceful_shutdown_timeout=timedelta(seconds=5),
+                )
+            )
+        try:
+            yield WorkerPool(workers)
         finally:
             await llm.close()
             await memory.close()
             await handoff.close()
+            if operators_client is not None:
+                await operators_client.close()
             await store.close()
     outbox.close()
 

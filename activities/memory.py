@@ -13,12 +13,14 @@ from openai.types.chat import ChatCompletion
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
+from switchboard.contract.intelligence import AnalysisLine
 from switchboard.contract.names import (
     RECALL_ACTIVITY,
     RECORD_CONVERSATION_ACTIVITY,
     REMEMBER_ACTIVITY,
     SEARCH_KNOWLEDGE_ACTIVITY,
 )
+from switchboard.intelligence.pii import detect
 from switchboard.memory import MemoryStore
 from switchboard.memory.context import format_context
 from switchboard.memory.identity import InvalidAddress, parse_identifier
@@ -32,6 +34,7 @@ from switchboard.memory.models import (
     RecallResult,
     RememberRequest,
     Summary,
+    TranscriptLine,
 )
 from switchboard.memory.summary import (
     MAX_SUMMARY_CHARS,
@@ -114,6 +117,8 @@ class MemoryActivities:
             )
         if not request.transcript:
             return False
+        if request.redact_pii:  # the default rule: memory keeps no personal data verbatim
+            request = request.model_copy(update={"transcript": redacted(request.transcript)})
         text, source = await self._summarise(request)
         record = ConversationRecord(
             customer=request.customer,
@@ -155,3 +160,18 @@ class MemoryActivities:
         if not text:
             return fallback_summary(request.transcript), "fallback summary"
         return text[:MAX_SUMMARY_CHARS], "llm summary"
+
+
+def redacted(lines: list[TranscriptLine]) -> list[TranscriptLine]:
+    """The lines with every piece of personal data the PII patterns find as ``[TYPE]``."""
+    entities = detect(
+        AnalysisLine(index=i, role=line.role, text=line.text, channel=line.channel, at=line.at)
+        for i, line in enumerate(lines)
+    )
+    texts = [line.text for line in lines]
+    for entity in sorted(entities, key=lambda e: (e.line.index, -e.start)):
+        text = texts[entity.line.index]
+        texts[entity.line.index] = (
+            f"{text[: entity.start]}[{entity.type.upper()}]{text[entity.end :]}"
+        )
+    return [line.model_copy(update={"text": text}) for line, text in zip(lines, texts, strict=True)]

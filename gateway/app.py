@@ -11,11 +11,19 @@ import structlog
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from gateway import sandbox
+from gateway import dashboard, sandbox
 from gateway.conversations import ConversationGateway
 from gateway.dedupe import RecentKeys
 from gateway.metrics import GatewayMetrics
-from gateway.routes import conversations, memory, messaging, system, taskrouter, voice
+from gateway.routes import (
+    conversations,
+    intelligence,
+    memory,
+    messaging,
+    system,
+    taskrouter,
+    voice,
+)
 from gateway.signature import SignatureValidator
 from gateway.voice.calls import LiveCalls
 from gateway.voice.legs import gateway_task_queue, running_leg_worker
@@ -54,6 +62,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
                 "signature_validation_disabled",
                 hint="TWILIO_VALIDATE_SIGNATURES=false: anyone can post webhooks",
             )
+        if settings.gateway_api_key is None and not settings.sandbox:
+            log.warning("operator_api_closed", hint="set GATEWAY_API_KEY to use /api")
         app.state.store = store = await open_memory(settings)
         app.state.calls = LiveCalls()
         app.state.streamer = ReplyStreamer(settings, agent=agent)
@@ -73,7 +83,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(memory.router)
     app.include_router(conversations.router)
+    app.include_router(intelligence.router)
     app.include_router(taskrouter.router)
+    app.include_router(dashboard.router)
     if settings.sandbox:
         app.include_router(sandbox.router)
 

@@ -22,6 +22,8 @@ from switchboard.contract.conversation import ConversationStatus
 from workflows.conversation import ConversationWorkflow
 
 log = structlog.get_logger(__name__)
+DESCRIBE_WAIT = 2.0
+"""Seconds a listed open conversation may take to describe itself before visibility answers."""
 
 
 class ConversationSummary(BaseModel):
@@ -105,12 +107,13 @@ async def _open_summary(client: Client, execution: WorkflowExecution) -> Convers
         channels=[Channel(c) for c in attributes.get(sa.CONVERSATION_CHANNELS) or []],
         last_activity=execution.start_time,
     )
-    try:  # the freshest word is the workflow's own
-        view = await client.get_workflow_handle_for(ConversationWorkflow.run, execution.id).query(
-            ConversationWorkflow.describe
-        )
-    except (RPCError, WorkflowQueryFailedError, RuntimeError) as exc:
-        log.info("conversation_not_described", id=execution.id, error=str(exc))
+    handle = client.get_workflow_handle_for(ConversationWorkflow.run, execution.id)
+    try:  # the freshest word is the workflow's own, when a worker answers in time
+        view = await asyncio.wait_for(handle.query(ConversationWorkflow.describe), DESCRIBE_WAIT)
+    except (RPCError, WorkflowQueryFailedError, RuntimeError, TimeoutError) as exc:
+        # No worker polling (all down, or a deploy in progress): the list still answers,
+        # from visibility, instead of waiting on every conversation for the RPC timeout.
+        log.info("conversation_not_described", id=execution.id, error=str(exc) or "timeout")
         return summary
     return ConversationSummary(
         id=view.id,

@@ -34,6 +34,9 @@ ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-auth-token"
 BUSINESS_NUMBER = "+15005550001"
 LLM_KEY = "sk-test"
+OPERATOR_KEY = "test-operator-key"
+"""The stacks' ``GATEWAY_API_KEY``: with Twilio credentials ``/api`` needs one, even locally.
+``Stack.http`` sends it; a test that sets its own key overrides the header per request."""
 
 _T = TypeVar("_T")
 
@@ -141,6 +144,7 @@ def stack_settings(tmp_path: Path, temporal: DevServer, **overrides: Any) -> Set
         "message_batch_window": "0s",
         "llm_api_key": LLM_KEY,
         "llm_model": "test-model",
+        "gateway_api_key": OPERATOR_KEY,
         "log_format": "console",
     }
     values.update(overrides)
@@ -167,7 +171,9 @@ async def running_stack(
         )  # fmt: skip
         async with (
             serve(create_app(settings, client), port=port) as gateway_url,
-            httpx.AsyncClient(timeout=10) as http,
+            httpx.AsyncClient(
+                timeout=10, headers={"Authorization": f"Bearer {OPERATOR_KEY}"}
+            ) as http,
             contextlib.AsyncExitStack() as stack,
         ):
             if worker:

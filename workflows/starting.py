@@ -15,6 +15,8 @@ from switchboard.contract.conversation import (
     ConversationInput,
     ConversationStatus,
 )
+from switchboard.contract.intelligence import IntelligencePolicy
+from switchboard.intelligence import Analyzer, load_operators
 from switchboard.runtime.config import SANDBOX_PHONE_NUMBER, Settings
 from workflows.conversation import ConversationWorkflow
 
@@ -41,6 +43,19 @@ def conversation_config(settings: Settings, agent: Agent | None = None) -> Conve
         local_activities=settings.conversation_local_activities,
         voice_drop_followup=settings.voice_drop_followup,
         voice_drop_followup_text=settings.voice_drop_followup_text,
+        intelligence=intelligence_policy(settings, agent),
+    )
+
+
+def intelligence_policy(settings: Settings, agent: Agent | None = None) -> IntelligencePolicy:
+    """Which operators new conversation runs ask for, and when (off with ``INTELLIGENCE=false``)."""
+    if not settings.intelligence:
+        return IntelligencePolicy()
+    operators = load_operators(settings, agent)
+    return IntelligencePolicy(
+        enabled=True,
+        operators=Analyzer(operators, None, None).policies(),
+        task_queue=settings.analysis_task_queue,
     )
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.conversations import TemporalUnavailable
-from gateway.dependencies import ConversationsDep, SettingsDep, operator_auth
+from gateway.dependencies import ConversationsDep, SettingsDep, StoreDep, operator_auth
 from switchboard.contract.addresses import (
     Channel,
     InvalidAddress,
@@ -27,7 +27,9 @@ from switchboard.contract.addresses import (
 )
 from switchboard.contract.conversation import ConversationStatus, ConversationView
 from switchboard.contract.handoff import HumanMessage
+from switchboard.contract.intelligence import DO_NOT_CONTACT_TRAIT
 from switchboard.contract.outbound import OutboundRequest
+from switchboard.memory import MemoryStore
 
 router = APIRouter(prefix="/api", dependencies=[Depends(operator_auth)], tags=["conversations"])
 
@@ -179,11 +181,13 @@ async def start_conversation(
     body: OutboundBody,
     conversations: ConversationsDep,
     settings: SettingsDep,
+    store: StoreDep,
     idempotency_key: str | None = Header(default=None),
 ) -> JSONResponse:
     """Start an outbound conversation: a text, a WhatsApp template, or a call.
 
-    An ``Idempotency-Key`` header makes a retried request start it once.
+    An ``Idempotency-Key`` header makes a retried request start it once. A customer who
+    asked not to be contacted (the ``do_not_contact`` trait) is refused with 409.
     """
     try:
         number = to_e164(body.to)
@@ -196,6 +200,8 @@ async def start_conversation(
         raise HTTPException(status_code=409, detail="set TWILIO_WHATSAPP_NUMBER for WhatsApp")
     if channel is not Channel.VOICE and not (body.text or body.purpose or body.template_sid):
         raise HTTPException(status_code=422, detail="give text, purpose or template_sid")
+    if await _asked_not_to_be_contacted(store, number):
+        raise HTTPException(status_code=409, detail="the customer asked not to be contacted")
     request = OutboundRequest(
         to=number,
         channel=channel,
@@ -211,3 +217,10 @@ async def start_conversation(
     except TemporalUnavailable as exc:
         raise _unavailable(exc) from exc
     return _accepted(view)
+
+
+async def _asked_not_to_be_contacted(store: MemoryStore, customer: str) -> bool:
+    profile = await store.get_profile(customer, limit=1)
+    if profile is None:
+        return False
+    return profile.traits.get(DO_NOT_CONTACT_TRAIT) is True

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from switchboard.agent import builtins as builtin
 from switchboard.agent import call_control as voice_tools
@@ -14,6 +14,9 @@ from switchboard.agent.context import BoundCall
 from switchboard.contract.addresses import Channel
 from switchboard.contract.conversation import HANDOFF_MESSAGE, HANDOFF_TIMEOUT_MESSAGE
 from switchboard.contract.tools import ToolPolicy
+
+if TYPE_CHECKING:  # at run time only names are read: no import cycle with intelligence
+    from switchboard.intelligence.operator import Operator
 
 DEFAULT_HANDOFF_MESSAGE = HANDOFF_MESSAGE
 DEFAULT_HANDOFF_TIMEOUT_MESSAGE = HANDOFF_TIMEOUT_MESSAGE
@@ -64,10 +67,11 @@ class AgentVoice:
 
 @dataclass(frozen=True, kw_only=True)
 class Agent:
-    """The business's agent: instructions, model, voice, hand-off wording and own tools.
+    """The business's agent: instructions, model, voice, hand-off wording, tools, operators.
 
     Raises:
-        ValueError: two tools share a name, or a tool takes a built-in tool's name.
+        ValueError: two tools share a name, a tool takes a built-in tool's name, or two
+            operators share a name.
     """
 
     name: str
@@ -83,6 +87,8 @@ class Agent:
     """What the customer is told when the conversation goes to a person."""
     handoff_timeout_message: str = DEFAULT_HANDOFF_TIMEOUT_MESSAGE
     """What the customer is told when no person picks up in time."""
+    operators: Sequence[Operator] = ()
+    """Conversation-intelligence operators of the agent's own, beside the built-ins."""
     _by_name: dict[str, AgentTool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +102,12 @@ class Agent:
                 raise ValueError(f"agent {self.name!r}: two tools are named {tool.name!r}")
             by_name[tool.name] = tool
         object.__setattr__(self, "tools", tuple(self.tools))
+        operator_names: set[str] = set()
+        for operator in self.operators:
+            if operator.name in operator_names:
+                raise ValueError(f"agent {self.name!r}: two operators are named {operator.name!r}")
+            operator_names.add(operator.name)
+        object.__setattr__(self, "operators", tuple(self.operators))
         object.__setattr__(self, "_by_name", by_name)
 
     def get_tool(self, name: str) -> AgentTool | None:

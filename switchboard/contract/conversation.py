@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from switchboard.contract.addresses import Channel
 from switchboard.contract.handoff import HandoffState
+from switchboard.contract.intelligence import IntelligencePolicy
 from switchboard.contract.outbound import ScheduledCallback
 from switchboard.contract.tools import ToolPolicy
 
@@ -138,6 +139,9 @@ class ConversationConfig(BaseModel):
     notify_human_side: bool = Field(
         default=False, description="HANDOFF_WEBHOOK_URL is set: customer messages go there"
     )
+    intelligence: IntelligencePolicy = Field(
+        default_factory=IntelligencePolicy, description="the operators this run asks for"
+    )
 
 
 class ConversationState(BaseModel):
@@ -170,6 +174,13 @@ class ConversationState(BaseModel):
     callbacks_made: int = 0
     outbound_ids: list[str] = Field(default_factory=list)
     purpose: str | None = Field(default=None, description="why we started this conversation")
+    customer_turns: int = Field(default=0, description="customer turns answered (text and voice)")
+    handoff_reasons: list[str] = Field(default_factory=list)
+    tool_calls: int = 0
+    tool_failures: int = 0
+    do_not_contact: bool = Field(
+        default=False, description="the customer asked never to be contacted: no outbound"
+    )
 
 
 class ConversationInput(BaseModel):

@@ -12,9 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from switchboard.contract.addresses import Channel
+
+DO_NOT_CONTACT_TRAIT = "do_not_contact"
+"""The profile trait a ``do_not_contact`` match sets; outbound requests are then refused."""
 
 
 class OperatorTrigger(StrEnum):
@@ -48,6 +51,9 @@ class AnalysisRequest(BaseModel):
     turns: tuple[int, int] = Field(description="the first and last customer turn covered")
     transcript: list[AnalysisLine]
     operators: list[str] = Field(description="the operators to run, by name")
+    facts: ConversationFacts | None = Field(
+        default=None, description="at close: the run's facts, stored with the labels found"
+    )
 
 
 class Evidence(BaseModel):
@@ -172,3 +178,62 @@ class InsightsQuery(BaseModel):
     end: datetime
     channel: Channel | None = None
     interval: str = Field(default="day", pattern="^(day|week)$")
+
+
+class Percentiles(BaseModel):
+    """Two percentiles of a measure (None: nothing was measured)."""
+
+    p50: float | None = None
+    p95: float | None = None
+
+
+class InsightsMetrics(BaseModel):
+    """The aggregates over a set of closed conversation runs (see ``switchboard.insights``).
+
+    Rates are fractions in [0, 1], 0 when their denominator is 0.
+    """
+
+    conversations: int = 0
+    containment_rate: float = 0.0
+    handoff_rate: float = 0.0
+    handoff_reasons: dict[str, int] = Field(default_factory=dict)
+    resolution_rate: float = 0.0
+    abandonment_rate: float = 0.0
+    repeat_contact_rate: float = 0.0
+    average_handle_seconds: float = 0.0
+    first_response_ms: Percentiles = Field(default_factory=Percentiles)
+    interruption_rate: float = 0.0
+    sentiment: dict[str, int] = Field(default_factory=dict)
+    topics: dict[str, int] = Field(default_factory=dict)
+    tool_success_rate: float = 0.0
+    tokens_per_resolved: float = 0.0
+    engaged: int = Field(default=0, description="with at least one customer turn")
+    contained: int = 0
+    handed_off: int = 0
+    resolved: int = 0
+    abandoned: int = 0
+    callbacks: int = 0
+    delivery_failures: int = 0
+    opted_out: int = 0
+    tokens: int = 0
+
+
+class InsightsBucket(InsightsMetrics):
+    """One step of the series: conversations that started in ``[start, next start)``."""
+
+    start: datetime
+
+
+class Insights(BaseModel):
+    """``GET /api/insights``: totals over ``[from, to)`` and a series by day or week (UTC)."""
+
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    channel: Channel | None = None
+    interval: str = "day"
+    totals: InsightsMetrics
+    series: list[InsightsBucket]

@@ -89,6 +89,11 @@ CANCEL_HANDOFF_TASK_ACTIVITY = "cancel_handoff_task"
 PLACE_CALL_ACTIVITY = "place_call"
 START_OUTBOUND_ACTIVITY = "start_outbound"
 
+# --- activities on the intelligence task queue ----------------------------------------------
+
+ANALYZE_CONVERSATION_ACTIVITY = "analyze_conversation"
+"""Runs language operators over a conversation and stores each result once."""
+
 # --- activities on a gateway's own task queue -----------------------------------------------
 
 WATCH_VOICE_LEG_ACTIVITY = "watch_voice_leg"

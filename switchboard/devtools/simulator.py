@@ -6,6 +6,8 @@ Use ``--whatsapp`` to write over WhatsApp, ``--voice`` to call instead (the Voic
 a signed ConversationRelay socket, speaking its frames: each line you type is what you "say",
 and the agent's tokens print as they stream), ``--from`` to be another customer, and
 ``--message`` to send one text (or say one thing) and print the reply (handy in scripts).
+``--population N`` simulates N customers instead, to fill the insights dashboard (see
+``switchboard.devtools.population``; with ``--seed``, ``--concurrency`` and ``--gateway``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from switchboard.contract.addresses import Channel, channel_address, to_e164
+from switchboard.devtools.population import Gateway, populate
 from switchboard.devtools.twilio_sim import RelayCall, TwilioWebhookClient, inbound_message_form
 from switchboard.runtime.config import SANDBOX_PHONE_NUMBER, Settings, get_settings
 
@@ -137,6 +140,40 @@ async def call(settings: Settings, customer: str, message: str | None, wait: flo
             await relay.hang_up()
 
 
+async def population(settings: Settings, args: argparse.Namespace) -> int:
+    """Simulate ``args.population`` customers and print what happened and the insights."""
+    if not settings.sandbox:
+        print(
+            "refusing to simulate a population with Twilio credentials set: the agent's "
+            "replies would go to Twilio (unset TWILIO_ACCOUNT_SID to use sandbox mode)",
+            file=sys.stderr,
+        )
+        return 2
+    api_key = settings.gateway_api_key
+    gateway = Gateway(
+        url=args.gateway or f"http://{settings.gateway_host}:{settings.gateway_port}",
+        auth_token=settings.auth_token,
+        account_sid=settings.account_sid,
+        business=settings.twilio_phone_number or SANDBOX_PHONE_NUMBER,
+        public_base_url=settings.public_base_url,
+        api_key=api_key.get_secret_value() if api_key else None,
+    )
+    print(
+        f"Simulating {args.population} customers against {gateway.url} "
+        f"(seed {args.seed}, {args.concurrency} at a time)"
+    )
+    try:
+        report = await populate(
+            gateway, args.population, seed=args.seed, concurrency=args.concurrency,
+            wait=args.timeout,
+        )  # fmt: skip
+    except httpx.HTTPError as exc:
+        print(f"cannot reach the gateway ({exc}); is `make run` running?", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
 async def main(argv: list[str] | None = None) -> int:
     """Run the simulator; returns the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -145,8 +182,16 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--voice", action="store_true", help="call instead of texting")
     parser.add_argument("--message", help="send one text, print the reply and exit")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a reply")
+    parser.add_argument(
+        "--population", type=int, metavar="N", help="simulate N customers to fill the insights"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the population's seed")
+    parser.add_argument("--concurrency", type=int, default=5, help="customers at a time")
+    parser.add_argument("--gateway", help="the gateway's URL (default: from the settings)")
     args = parser.parse_args(argv)
     settings = get_settings()
+    if args.population is not None:
+        return await population(settings, args)
     if not settings.sandbox:
         print("note: Twilio credentials are set, so replies go to Twilio, not to this terminal.")
     if args.voice:

@@ -1,9 +1,10 @@
-"""What both SQL backends share: recall composition, hybrid knowledge search, ingest.
+"""What both SQL backends share: recall composition, hybrid knowledge search, ingest, insights.
 
-A backend supplies its profile side and its knowledge side (``ProfileSide``,
-``KnowledgeSide``: a database round trip a call); ``SqlStore`` forwards to them, and the
-ranking and the shape of the results live here once, so SQLite and PostgreSQL cannot drift
-apart.
+A backend supplies its profile side, its knowledge side and its insights side
+(``ProfileSide``, ``KnowledgeSide``, ``InsightsSide``: a database round trip a call, or
+nearly); ``SqlStore`` forwards to them, and the ranking, the metrics and the shape of the
+results live here (and in ``switchboard.insights``) once, so SQLite and PostgreSQL cannot
+drift apart.
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ from typing import Protocol
 
 import structlog
 
+from switchboard.contract.addresses import InvalidAddress, to_e164
+from switchboard.contract.intelligence import (
+    ConversationFacts,
+    Insights,
+    InsightsQuery,
+    OperatorResult,
+)
+from switchboard.insights import InsightsRows, compute
 from switchboard.memory import text_search
 from switchboard.memory.chunking import Chunk, chunk_text
 from switchboard.memory.embeddings import Embedder, VectorIndex, to_bytes
@@ -139,24 +148,83 @@ class KnowledgeSide(Protocol):
         """Every document's name and chunk count."""
 
 
-class SqlStore(MemoryStore):
-    """Recall and knowledge logic over a backend's profile side and knowledge side.
+CHANNEL_BITS: dict[str, int] = {"sms": 1, "whatsapp": 2, "voice": 4}
+"""``conversation_facts.channel_mask``: a bit per channel, so one test filters by channel."""
 
-    Every profile and document call goes to the side that owns its tables; a backend
-    adds the database's own ``migrate`` and ``close``.
+
+def channel_mask(channels: Sequence[str]) -> int:
+    """The ``channel_mask`` of a run that used ``channels``."""
+    mask = 0
+    for channel in channels:
+        mask |= CHANNEL_BITS.get(str(channel), 0)
+    return mask
+
+
+def customer_key(customer: str) -> str:
+    """How intelligence rows name a customer: E.164 when it parses, as given otherwise."""
+    try:
+        return to_e164(customer)
+    except InvalidAddress:
+        return customer.strip()
+
+
+def stored_millis(ms: float | None) -> float | None:
+    """A duration in milliseconds as stored: to the microsecond (so it reads back exactly)."""
+    return None if ms is None else round(ms, 3)
+
+
+def unique_results(results: Sequence[OperatorResult]) -> list[OperatorResult]:
+    """``results`` with one per stored key (the last wins), in their order."""
+    by_key = {
+        (r.conversation_id, r.run_id, r.operator, r.version, r.turns[0], r.turns[1]): r
+        for r in results
+    }
+    return list(by_key.values())
+
+
+class InsightsSide(Protocol):
+    """A backend's intelligence side: operator results, conversation facts, their aggregates."""
+
+    async def save_operator_results(self, results: Sequence[OperatorResult]) -> None:
+        """Upsert results (distinct keys) by (conversation, run, operator, version, turns)."""
+
+    async def operator_results(self, conversation_id: str) -> list[OperatorResult]:
+        """The latest run's results, oldest first."""
+
+    async def save_conversation_facts(self, facts: ConversationFacts) -> None:
+        """Upsert a run's facts; keep the repeat-contact flags of the customer's runs right."""
+
+    async def insights_rows(self, query: InsightsQuery) -> InsightsRows:
+        """The per-day counts, labels and first-response times of the range's runs."""
+
+    async def forget(self, customer: str) -> bool:
+        """Delete the customer's results and facts (False: there were none)."""
+
+
+class SqlStore(MemoryStore):
+    """Recall, knowledge and insights logic over a backend's profile, knowledge and insights sides.
+
+    Every profile, document and intelligence call goes to the side that owns its tables; a
+    backend adds the database's own ``migrate`` and ``close``.
 
     Args:
         embedder: Embeds chunks and queries for hybrid search (None: full text only).
         profiles: The backend's profile side.
         knowledge: The backend's knowledge side.
+        insights: The backend's insights side.
     """
 
     def __init__(
-        self, embedder: Embedder | None, profiles: ProfileSide, knowledge: KnowledgeSide
+        self,
+        embedder: Embedder | None,
+        profiles: ProfileSide,
+        knowledge: KnowledgeSide,
+        insights: InsightsSide,
     ) -> None:
         self._embedder = embedder
         self._profiles = profiles
         self._knowledge = knowledge
+        self._insights = insights
         self._vectors = VectorIndex()
         self._counts: dict[str, int] = {}  # chunks per term, at ``_counts_revision``
         self._counts_revision: str | None = None
@@ -190,8 +258,13 @@ class SqlStore(MemoryStore):
         return await self._profiles.get_profile(customer, limit=limit)
 
     async def forget(self, customer: str) -> bool:
-        """Delete the profile; identifiers, traits, observations, conversations cascade."""
-        return await self._profiles.forget(customer)
+        """Delete the profile (the rest cascades), and the customer's results and facts."""
+        try:
+            number = to_e164(customer)
+        except InvalidAddress:
+            return False
+        derived = await self._insights.forget(number)
+        return await self._profiles.forget(number) or derived
 
     async def delete_document(self, name: str) -> bool:
         """Remove a document and its chunks."""
@@ -200,6 +273,28 @@ class SqlStore(MemoryStore):
     async def documents(self) -> Sequence[tuple[str, int]]:
         """Every document's name and chunk count."""
         return await self._knowledge.documents()
+
+    # --- conversation intelligence --------------------------------------------------------
+
+    async def save_operator_results(self, results: Sequence[OperatorResult]) -> None:
+        """Store results once each (see ``MemoryStore.save_operator_results``)."""
+        if results:
+            await self._insights.save_operator_results(unique_results(results))
+
+    async def operator_results(self, conversation_id: str) -> list[OperatorResult]:
+        """The results of the conversation's latest run, oldest first."""
+        return await self._insights.operator_results(conversation_id)
+
+    async def save_conversation_facts(self, facts: ConversationFacts) -> None:
+        """Store a closed run's facts, one row per (conversation, run)."""
+        await self._insights.save_conversation_facts(facts)
+
+    async def insights(self, query: InsightsQuery) -> Insights:
+        """Aggregates over the runs that started in the range (``switchboard.insights``)."""
+        return compute(query, await self._insights_rows(query))
+
+    async def _insights_rows(self, query: InsightsQuery) -> InsightsRows:
+        return await self._insights.insights_rows(query)
 
     # --- primitives (methods, so ``benchmarks/memory.py`` can time and call them) ---------
 

@@ -191,3 +191,6 @@ class CloseRecordRequest(BaseModel):
     traits: dict[str, str] = Field(
         default_factory=dict, description="traits learned from the channel (WhatsApp name)"
     )
+    redact_pii: bool = Field(
+        default=False, description="the pii operator is on: personal data is redacted first"
+    )

@@ -2,8 +2,10 @@
 
 Both backends implement ``MemoryStore`` with equal behaviour: profiles keyed by the
 customer's E.164 number, identifiers, traits, observations, conversation summaries and
-transcripts, and a knowledge base with hybrid search. Every write is idempotent: an
-observation is named by its ``key``, a conversation by its run id, a document by its name.
+transcripts, a knowledge base with hybrid search, and conversation intelligence (operator
+results and the facts of closed runs, aggregated as insights). Every write is idempotent: an
+observation is named by its ``key``, a conversation by its run id, a document by its name, an
+operator result by its run, operator, version and turns, a run's facts by the run.
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ import abc
 from collections.abc import Sequence
 from datetime import datetime
 
+from switchboard.contract.intelligence import (
+    ConversationFacts,
+    Insights,
+    InsightsQuery,
+    OperatorResult,
+)
 from switchboard.memory.embeddings import Embedder
 from switchboard.memory.models import (
     ConversationRecord,
@@ -74,7 +82,11 @@ class MemoryStore(abc.ABC):
 
     @abc.abstractmethod
     async def forget(self, customer: str) -> bool:
-        """Delete a customer and everything derived from them. False if unknown."""
+        """Delete a customer and everything derived from them. False if unknown.
+
+        Everything includes their operator results and conversation facts (a customer known
+        only through those is known: True).
+        """
 
     @abc.abstractmethod
     async def recall(self, query: RecallQuery) -> Recall:
@@ -97,6 +109,35 @@ class MemoryStore(abc.ABC):
     @abc.abstractmethod
     async def documents(self) -> Sequence[tuple[str, int]]:
         """Every document's name and chunk count, by name."""
+
+    # --- conversation intelligence --------------------------------------------------------
+
+    @abc.abstractmethod
+    async def save_operator_results(self, results: Sequence[OperatorResult]) -> None:
+        """Store results once each under (conversation, run, operator, version, turns).
+
+        Saving one again (an activity retried after a crash) overwrites its row: never a
+        second row. Within ``results`` the last of a key wins.
+        """
+
+    @abc.abstractmethod
+    async def operator_results(self, conversation_id: str) -> list[OperatorResult]:
+        """The results of the conversation's latest run, oldest first ([] if none).
+
+        The latest run is the one whose first result (reanalyses aside) is the newest.
+        """
+
+    @abc.abstractmethod
+    async def save_conversation_facts(self, facts: ConversationFacts) -> None:
+        """Store a closed run's facts, one row per (conversation, run): saved again, replaced.
+
+        Also keeps the repeat-contact flags right (this run's, and that of the customer's run
+        before it), whatever order runs are saved in; a run saved again keeps its start time.
+        """
+
+    @abc.abstractmethod
+    async def insights(self, query: InsightsQuery) -> Insights:
+        """Aggregates over the runs that started in the range (``switchboard.insights``)."""
 
 
 def open_store(url: str, *, embedder: Embedder | None = None) -> MemoryStore:

@@ -36,8 +36,16 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
+KEEP_EMPTY = frozenset({"voice_welcome_greeting", "voice_reconnect_greeting"})
+"""Settings where an empty value means something (say nothing), not "unset"."""
+
+
 class Settings(BaseSettings):
-    """All configuration of a worker or gateway process."""
+    """All configuration of a worker or gateway process.
+
+    An empty value (``GATEWAY_API_KEY=``, which compose's ``${VAR}`` pass-through produces
+    for a variable that is not set) counts as unset, so no secret is ever an empty key.
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
@@ -105,27 +113,65 @@ class Settings(BaseSettings):
     # HTTP tools declared in a file (TOML or JSON), added to the agent's own tools
     tools_file: str | None = None
 
+    # Conversation intelligence: operators beside each conversation (switchboard.intelligence)
+    intelligence: bool = True
+    # Operators and built-in settings in a file (TOML or JSON), for people who do not write Python
+    intelligence_file: Path | None = None
+    # The operators' task queue; unset: "<TEMPORAL_TASK_QUEUE>-intelligence", so two
+    # deployments sharing a namespace never run each other's operators
+    intelligence_task_queue: str | None = None
+
     # Handoff
     twilio_taskrouter_base_url: str = "https://taskrouter.twilio.com"
     twilio_taskrouter_workspace_sid: str | None = None
     twilio_taskrouter_workflow_sid: str | None = None
     handoff_webhook_url: str | None = None
+    handoff_webhook_secret: SecretStr | None = None
     handoff_timeout: Duration = timedelta(minutes=5)
 
     # Logging
     log_level: str = "INFO"
     log_format: str = "auto"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_unset(cls, data: Any) -> Any:
+        """Drop empty (or blank) values, so the default applies: empty means unset."""
+        if not isinstance(data, dict):
+            return data
+        return {
+            key: value
+            for key, value in data.items()
+            if str(key).lower() in KEEP_EMPTY or not _blank(value)
+        }
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if bool(self.twilio_account_sid) != bool(self.twilio_auth_token):
+        if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
             raise ValueError(
                 "set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither (sandbox mode)"
             )
-        if self.handoff_webhook_url and not self.gateway_api_key:
-            raise ValueError("HANDOFF_WEBHOOK_URL needs GATEWAY_API_KEY to sign handoffs")
+        if self.handoff_webhook_url and self.handoff_webhook_secret is None:
+            raise ValueError(
+                "HANDOFF_WEBHOOK_URL needs HANDOFF_WEBHOOK_SECRET (a secret of its own) to sign"
+                " handoffs"
+            )
+        if (
+            self.handoff_webhook_secret is not None
+            and self.gateway_api_key is not None
+            and self.handoff_webhook_secret == self.gateway_api_key
+        ):
+            raise ValueError(
+                "HANDOFF_WEBHOOK_SECRET must differ from GATEWAY_API_KEY: every webhook receiver"
+                " holds it"
+            )
         self.public_base_url = self.public_base_url.rstrip("/")
         return self
+
+    @property
+    def analysis_task_queue(self) -> str:
+        """The task queue the intelligence operators run on (``INTELLIGENCE_TASK_QUEUE``)."""
+        return self.intelligence_task_queue or f"{self.temporal_task_queue}-intelligence"
 
     @property
     def sandbox(self) -> bool:
@@ -188,6 +234,12 @@ class Settings(BaseSettings):
             "public_base_url": self.public_base_url,
             "validate_signatures": self.twilio_validate_signatures,
         }
+
+
+def _blank(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return isinstance(value, str) and not value.strip()
 
 
 @lru_cache(maxsize=1)

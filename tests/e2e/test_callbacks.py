@@ -20,6 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from gateway.conversations import ConversationGateway
+from switchboard.contract import search_attributes
 from switchboard.contract.addresses import Channel, conversation_id
 from switchboard.contract.conversation import ConversationView, InboundMessage
 from switchboard.devtools.devserver import DevServer
@@ -85,14 +86,17 @@ async def test_the_customer_can_cancel_a_callback(s: Stack) -> None:
 
 
 async def _register_search_attributes(env: WorkflowEnvironment) -> None:
-    keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+    """Every attribute the worker registers (the time-skipping server starts with none).
+
+    Added directly: the test server does not implement listing them, which the worker's
+    ``ensure_search_attributes`` needs.
+    """
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace="default",
             search_attributes={
-                "CustomerId": keyword,
-                "ConversationStatus": keyword,
-                "ConversationChannels": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+                key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+                for key in search_attributes.ALL
             },
         )
     )

@@ -138,6 +138,14 @@ async def test_continue_as_new_keeps_the_conversation(
             return description.run_id != first_run
 
         await s.eventually(continued)
+
+        async def all_answered() -> bool:
+            # The new run may be the one answering the last text (carried as pending): its
+            # reply reaches Twilio a moment before the run records it.
+            view = await s.describe(customer)
+            return len([e for e in view.transcript if e.role == "assistant"]) >= 6
+
+        await s.eventually(all_answered)
         view = await s.describe(customer)
         assert [e.text for e in view.transcript if e.role == "customer"] == [
             f"message {n}" for n in range(6)

@@ -3,6 +3,10 @@
 Answers real ``chat.completion`` objects, or ``chat.completion.chunk`` SSE streams when
 ``"stream": true``, including OpenAI-format tool calls. What to answer is decided by a
 settable ``responder``; every request body is recorded for assertions.
+
+A request with ``response_format`` ``{"type": "json_schema", ...}`` (structured outputs) is
+answered with JSON valid against its schema: a minimal instance generated from the schema,
+or whatever the settable ``structured`` responder returns for the schema's name.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import hashlib
 import inspect
 import json
+import math
 import re
 import secrets
 import time
@@ -44,6 +49,9 @@ class FakeReply:
 
 
 Responder = Callable[[Messages], FakeReply | Awaitable[FakeReply]]
+Structured = dict[str, Any] | FakeReply
+StructuredResponder = Callable[[str, Messages], Structured | Awaitable[Structured]]
+"""``(json_schema name, messages)`` → the JSON object to answer, or a whole ``FakeReply``."""
 
 
 def _content_text(content: Any) -> str:
@@ -90,16 +98,24 @@ class FakeLLM:
     def __init__(self, api_key: str = "test-key") -> None:
         self.api_key = api_key
         self.responder: Responder = echo_responder
+        self.structured: StructuredResponder | None = None
         self.requests: list[dict[str, Any]] = []
+        """Chat Completions requests, except structured-output ones (``structured_requests``)."""
+        self.structured_requests: list[dict[str, Any]] = []
         self.embedding_requests: list[dict[str, Any]] = []
         self.synonyms: dict[str, str] = {}
         self._failures: list[int] = []
+        self._structured_failures: list[int] = []
         self._changes = Changes()
         self.app = self._build_app()
 
     def fail_next(self, count: int, status: int = 500) -> None:
         """Make the next ``count`` calls fail with ``status`` and an OpenAI error body."""
         self._failures.extend([status] * count)
+
+    def fail_next_structured(self, count: int, status: int = 500) -> None:
+        """``fail_next`` for structured-output (operator) calls only."""
+        self._structured_failures.extend([status] * count)
 
     async def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Return ``requests`` once at least ``count`` arrived, else AssertionError."""
@@ -114,8 +130,11 @@ class FakeLLM:
     def reset(self) -> None:
         """Forget recorded requests and injected failures; restore the echo responder."""
         self.requests.clear()
+        self.structured_requests.clear()
         self._failures.clear()
+        self._structured_failures.clear()
         self.responder = echo_responder
+        self.structured = None
         self._changes.notify()
 
     # ---------------------------------------------------------------- internals
@@ -133,14 +152,19 @@ class FakeLLM:
                 return openai_error(400, "We could not parse the JSON body of your request.")
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
                 return openai_error(400, "'messages' is a required property")
-            self.requests.append(body)
-            self._changes.notify()
-            if self._failures:
-                status = self._failures.pop(0)
+            if _structured(body):
+                # Conversation intelligence's operators: kept apart, so tests that count or
+                # fail the conversation's own model calls are not thrown by them.
+                self.structured_requests.append(body)
+                self._changes.notify()
+            else:
+                self.requests.append(body)
+                self._changes.notify()
+            failures = self._structured_failures if _structured(body) else self._failures
+            if failures:
+                status = failures.pop(0)
                 return openai_error(status, f"Injected failure (HTTP {status})")
-            reply = self.responder(body["messages"])
-            if inspect.isawaitable(reply):
-                reply = await reply
+            reply = await self._reply(body)
             if reply.status != 200:
                 await asyncio.sleep(reply.delay)
                 return openai_error(reply.status, f"Injected failure (HTTP {reply.status})")
@@ -205,6 +229,23 @@ class FakeLLM:
             )  # fmt: skip
 
         return app
+
+    async def _reply(self, body: dict[str, Any]) -> FakeReply:
+        """The ``structured`` answer for a json_schema request, else the ``responder``'s."""
+        response_format = body.get("response_format")
+        if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+            spec = response_format.get("json_schema") or {}
+            schema = spec.get("schema") or {}
+            answer: Structured | Awaitable[Structured] = minimal_instance(schema)
+            if self.structured is not None:
+                answer = self.structured(str(spec.get("name", "")), body["messages"])
+            if inspect.isawaitable(answer):
+                answer = await answer
+            return answer if isinstance(answer, FakeReply) else FakeReply(text=json.dumps(answer))
+        reply = self.responder(body["messages"])
+        if inspect.isawaitable(reply):
+            reply = await reply
+        return reply
 
     def embed(self, text: str) -> list[float]:
         """A deterministic embedding: hashed words, with ``synonyms`` mapped to one word."""
@@ -279,3 +320,73 @@ class FakeLLM:
             }
             yield f"data: {json.dumps(payload)}\n\n"
         yield "data: [DONE]\n\n"
+
+
+def _structured(body: dict[str, Any]) -> bool:
+    """Whether a request asks for structured output (``response_format`` ``json_schema``)."""
+    response_format = body.get("response_format")
+    return isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+
+
+def minimal_instance(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+    """The smallest value valid against ``schema``, the way a terse model would answer.
+
+    The first of ``enum``/``anyOf``/``oneOf``/types, ``const`` as given; objects with their
+    required properties; ``[]`` unless ``minItems`` (then that many minimal items); ``""``
+    unless ``minLength``; 0 moved into ``minimum``/``maximum``; false; null. ``$ref`` into
+    the root schema's ``$defs`` is followed.
+    """
+    root = schema if root is None else root
+    if "$ref" in schema:
+        target: Any = root
+        for part in str(schema["$ref"]).removeprefix("#/").split("/"):
+            target = target[part]
+        return minimal_instance(target, root)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            return minimal_instance(schema[key][0], root)
+    if schema.get("allOf"):
+        merged: dict[str, Any] = {}
+        for part in schema["allOf"]:
+            merged |= part
+        return minimal_instance(merged, root)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind is None:
+        kind = "object" if "properties" in schema else "array" if "items" in schema else "null"
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {
+            name: minimal_instance(properties.get(name, {}), root)
+            for name in schema.get("required", [])
+        }
+    if kind == "array":
+        item = minimal_instance(schema.get("items", {}), root)
+        return [item for _ in range(int(schema.get("minItems", 0)))]
+    if kind == "string":
+        return "x" * int(schema.get("minLength", 0))
+    if kind in ("number", "integer"):
+        return _number_within(schema, integer=kind == "integer")
+    if kind == "boolean":
+        return False
+    return None
+
+
+def _number_within(schema: dict[str, Any], *, integer: bool) -> int | float:
+    """0, or the nearest value the bounds allow."""
+    value: int | float = 0
+    step = 1 if integer else 0.5
+    if "minimum" in schema and value < schema["minimum"]:
+        value = schema["minimum"]
+    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+        value = schema["exclusiveMinimum"] + step
+    if "maximum" in schema and value > schema["maximum"]:
+        value = schema["maximum"]
+    if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+        value = schema["exclusiveMaximum"] - step
+    return math.ceil(value) if integer else value

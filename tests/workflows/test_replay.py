@@ -219,3 +219,24 @@ async def test_handoff_tools_and_callbacks_replay_in_the_sandbox(
     await replayer().replay_workflow(history)
     if os.environ.get("RECORD_HISTORIES") in ("1", "handoff"):
         _record("conversation-handoff", history)
+
+
+async def test_intelligence_paths_replay_in_the_sandbox(
+    tmp_path: Path, temporal_server: DevServer, client: Client
+) -> None:
+    """Operators on turns (a rule's handoff, tags, do-not-contact) and at close replay."""
+    async with running_stack(tmp_path, temporal_server, client, llm_base_url=None) as s:
+        customer = unique_customer()
+        await s.text(customer, "hello, my parcel is late")
+        await s.twilio.wait_for_messages(1)
+        await s.text(customer, "stop calling me. This is useless, I'm furious, get me a manager!")
+        await s.eventually(s.transcript_mentions(customer, "rule escalation_high"), timeout=20)
+        await s.eventually(s.transcript_mentions(customer, "asked not to be contacted"))
+        handle = client.get_workflow_handle(conversation_id(customer))
+        await handle.signal(ConversationWorkflow.close, CloseRequest(reason="test"))
+        await handle.result()
+        history = await handle.fetch_history()
+
+    await replayer().replay_workflow(history)
+    if os.environ.get("RECORD_HISTORIES") in ("1", "intelligence"):
+        _record("conversation-intelligence", history)

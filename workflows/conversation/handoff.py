@@ -80,6 +80,7 @@ class Handoffs:
             workflow.logger.info("handoff ignored: conversation is %s", state.status)
             return False
         state.handoffs += 1
+        state.handoff_reasons.append(request.reason[:200])
         state.status = ConversationStatus.HANDOFF_PENDING
         state.handoff = HandoffState(
             seq=state.handoffs,
@@ -136,6 +137,7 @@ class Handoffs:
         state = self._conv.state
         if state.status is ConversationStatus.AI:  # an operator stepped in unasked
             state.handoffs += 1
+            state.handoff_reasons.append(what[:200])
             state.handoff = HandoffState(
                 seq=state.handoffs, reason=what, source="operator", requested_at=workflow.now()
             )

@@ -136,6 +136,7 @@ class Memory:
             transcript=lines,
             identifiers=sorted({channel_address(state.customer, c) for c in state.channels}),
             traits=traits,
+            redact_pii="pii" in self._conv.cfg.intelligence.due_on_close(),
         )
         try:
             await workflow.execute_activity_method(

@@ -65,6 +65,9 @@ class Outbound:
     async def _start(self, request: OutboundRequest) -> None:
         conv = self._conv
         channel = request.channel
+        if conv.state.do_not_contact:
+            conv.note(f"outbound {channel} refused: the customer asked not to be contacted")
+            return
         if request.purpose:
             conv.state.purpose = request.purpose
         conv.state.last_activity = workflow.now()

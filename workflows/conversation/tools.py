@@ -108,7 +108,11 @@ class ToolRunner:
         turn_end = None
         for _, ends in outcomes:
             turn_end = ends or turn_end
-        return ToolRound(results=[result for result, _ in outcomes], turn_end=turn_end)
+        results = [result for result, _ in outcomes]
+        state = self._conv.state
+        state.tool_calls += len(results)
+        state.tool_failures += sum(1 for result in results if result.startswith("Error"))
+        return ToolRound(results=results, turn_end=turn_end)
 
     async def _run_one(
         self, call: ToolCall, channel: Channel, call_sid: str | None

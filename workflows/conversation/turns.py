@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.contract.llm import ChatMessage, LLMRequest
     from workflows.conversation import state_ops
     from workflows.conversation.base import ACTIVITY_FAILURES, ConversationBase
+    from workflows.conversation.intelligence import Intelligence
     from workflows.conversation.memory import Memory
     from workflows.conversation.tools import HANDED_OFF, ToolRunner
 
@@ -37,10 +38,17 @@ class _Draft:
 class TextTurns:
     """Answers customer texts, one turn at a time."""
 
-    def __init__(self, conv: ConversationBase, memory: Memory, tools: ToolRunner) -> None:
+    def __init__(
+        self,
+        conv: ConversationBase,
+        memory: Memory,
+        tools: ToolRunner,
+        intelligence: Intelligence,
+    ) -> None:
         self._conv = conv
         self._memory = memory
         self._tools = tools
+        self._intelligence = intelligence
         self._arrivals = 0  # texts recorded so far: a draft is stale once this moves
 
     def arrived(self) -> None:
@@ -79,6 +87,7 @@ class TextTurns:
             turn=turn,
         )
         conv.publish()
+        self._intelligence.turn_answered()  # beside the next turn, never before this reply
         return ended_by if ended_by != HANDED_OFF else None
 
     async def _generate(self, turn: int, answering: list[InboundMessage]) -> _Draft:

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.conversation.base import ConversationBase
     from workflows.conversation.calls import CallLegs
     from workflows.conversation.handoff import Handoffs
+    from workflows.conversation.intelligence import Intelligence
     from workflows.conversation.tools import ToolRunner
 
 CALL_CONTROL = frozenset(VOICE_TOOLS)
@@ -44,13 +45,20 @@ class VoiceTurns:
     """Plans and records the spoken turns of every call of the conversation."""
 
     def __init__(
-        self, conv: ConversationBase, calls: CallLegs, tools: ToolRunner, handoffs: Handoffs
+        self,
+        conv: ConversationBase,
+        calls: CallLegs,
+        tools: ToolRunner,
+        handoffs: Handoffs,
+        intelligence: Intelligence,
     ) -> None:
         self._conv = conv
         self._calls = calls
         self._tools = tools
         self._handoffs = handoffs
+        self._intelligence = intelligence
         self._rounds: dict[int, int] = {}  # tool rounds run so far, by turn
+        self._answered = 0  # the latest turn counted as answered (follow-ups share its number)
 
     async def prompt(self, prompt: VoicePrompt) -> VoiceTurnPlan:
         """The caller finished speaking (or keying): record it and plan the spoken reply."""
@@ -96,6 +104,9 @@ class VoiceTurns:
             conv.state, Role.ASSISTANT, text, Channel.VOICE, workflow.now(),
             turn=outcome.turn, interrupted=outcome.interrupted,
         )  # fmt: skip
+        if outcome.turn > self._answered:
+            self._answered = outcome.turn
+            self._intelligence.turn_answered()
         if outcome.interrupted:
             return VoiceFollowUp()  # tool calls of a cut-off generation never run
         actions: list[VoiceAction] = []

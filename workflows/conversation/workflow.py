@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.conversation.callbacks import Callbacks
     from workflows.conversation.calls import CallLegs
     from workflows.conversation.handoff import Handoffs
+    from workflows.conversation.intelligence import Intelligence
     from workflows.conversation.memory import Memory
     from workflows.conversation.outbound import Outbound
     from workflows.conversation.tools import ToolRunner
@@ -104,8 +105,9 @@ class ConversationWorkflow(ConversationBase):
         self._callbacks = Callbacks(self)
         self._outbound = Outbound(self, self._callbacks)
         self._tools = ToolRunner(self, self._memory, self._handoffs, self._callbacks)
-        self._turns = TextTurns(self, self._memory, self._tools)
-        self._voice = VoiceTurns(self, self._calls, self._tools, self._handoffs)
+        self._intelligence = Intelligence(self, self._handoffs)
+        self._turns = TextTurns(self, self._memory, self._tools, self._intelligence)
+        self._voice = VoiceTurns(self, self._calls, self._tools, self._handoffs, self._intelligence)
 
     # --- the story ----------------------------------------------------------------------
 
@@ -154,6 +156,7 @@ class ConversationWorkflow(ConversationBase):
         if self.state.pending:
             # A text arrived while we were closing: it starts the next run, not the void.
             await self._continue_as_new()
+        await self._intelligence.at_close()
         if self._memory.enabled():
             await self._memory.record_conversation()
         return self._close()

@@ -2,7 +2,8 @@
 
 ``store`` composes ``PostgresStore`` from the pool and migrations (``database``, with the
 migrations in ``schema``), the profile side (``profiles``: identifiers, traits, observations,
-conversations, forgetting) and the knowledge side (``knowledge``: documents, chunks, search).
+conversations, forgetting), the knowledge side (``knowledge``: documents, chunks, search)
+and the insights side (``insights``: operator results, conversation facts, their aggregates).
 """
 
 from switchboard.memory.postgres.database import MIGRATION_LOCK

@@ -95,4 +95,62 @@ CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO store_meta VALUES ('knowledge_revision', '0');
 """,
     ),
+    (
+        2,
+        "conversation intelligence: operator results, conversation facts",
+        """
+CREATE TABLE operator_results (
+    id BIGSERIAL PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    version TEXT NOT NULL,
+    first_turn INTEGER NOT NULL,
+    last_turn INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    result JSONB NOT NULL,
+    evidence JSONB NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    model TEXT,
+    latency_ms DOUBLE PRECISION NOT NULL,
+    tokens INTEGER NOT NULL,
+    error TEXT,
+    UNIQUE (conversation_id, run_id, operator, version, first_turn, last_turn)
+);
+CREATE INDEX operator_results_customer ON operator_results(customer);
+CREATE TABLE conversation_facts (
+    conversation_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    channels JSONB NOT NULL,
+    channel_mask INTEGER NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    day DATE NOT NULL,
+    closed_at TIMESTAMPTZ NOT NULL,
+    customer_turns INTEGER NOT NULL,
+    assistant_turns INTEGER NOT NULL,
+    handle_seconds DOUBLE PRECISION NOT NULL,
+    first_response_ms DOUBLE PRECISION,
+    handoffs INTEGER NOT NULL,
+    handoff_reasons JSONB NOT NULL,
+    tool_calls INTEGER NOT NULL,
+    tool_failures INTEGER NOT NULL,
+    callbacks INTEGER NOT NULL,
+    interruptions INTEGER NOT NULL,
+    voice_replies INTEGER NOT NULL,
+    delivery_failures INTEGER NOT NULL,
+    opted_out BOOLEAN NOT NULL,
+    tokens INTEGER NOT NULL,
+    outcome TEXT,
+    resolved BOOLEAN,
+    sentiment TEXT,
+    topic TEXT,
+    repeat_contact BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (conversation_id, run_id)
+);
+CREATE INDEX conversation_facts_started ON conversation_facts(started_at);
+CREATE INDEX conversation_facts_customer ON conversation_facts(customer, started_at);
+""",
+    ),
 ]

@@ -1,8 +1,8 @@
-"""``PostgresStore``: the ``MemoryStore`` over a PostgreSQL database, composed of its two sides.
+"""``PostgresStore``: the ``MemoryStore`` over a PostgreSQL database, composed of three sides.
 
-The profile side (``profiles``) and the knowledge side (``knowledge``) share one connection
-pool (``database``); ``SqlStore`` hands each call to the side that owns its tables and ranks
-recall and search over them.
+The profile side (``profiles``), the knowledge side (``knowledge``) and the insights side
+(``insights``) share one connection pool (``database``); ``SqlStore`` hands each call to the
+side that owns its tables and ranks recall and search and computes insights over them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from switchboard.memory.base import SqlStore
 from switchboard.memory.embeddings import Embedder
 from switchboard.memory.postgres.database import PostgresDatabase
+from switchboard.memory.postgres.insights import PostgresInsights
 from switchboard.memory.postgres.knowledge import PostgresKnowledge
 from switchboard.memory.postgres.profiles import PostgresProfiles
 
@@ -43,7 +44,9 @@ class PostgresStore(SqlStore):
         open_timeout: float = 30.0,
     ) -> None:
         db = PostgresDatabase(url, min_size=min_size, max_size=max_size, open_timeout=open_timeout)
-        super().__init__(embedder, PostgresProfiles(db), PostgresKnowledge(db))
+        super().__init__(
+            embedder, PostgresProfiles(db), PostgresKnowledge(db), PostgresInsights(db)
+        )
         self._db = db
 
     async def _rows(self, query: Any, params: Sequence[Any] | dict[str, Any]) -> list[Any]:

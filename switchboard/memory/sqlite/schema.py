@@ -91,4 +91,66 @@ CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO store_meta VALUES ('knowledge_revision', '0');
 """,
     ),
+    (
+        2,
+        "conversation intelligence: operator results, conversation facts",
+        """
+CREATE TABLE operator_results (
+    id INTEGER PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    version TEXT NOT NULL,
+    first_turn INTEGER NOT NULL,
+    last_turn INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    result TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    at TEXT NOT NULL,
+    model TEXT,
+    latency_ms REAL NOT NULL,
+    tokens INTEGER NOT NULL,
+    error TEXT,
+    UNIQUE (conversation_id, run_id, operator, version, first_turn, last_turn)
+);
+CREATE INDEX operator_results_customer ON operator_results(customer);
+CREATE TABLE conversation_facts (
+    day TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    channels TEXT NOT NULL,
+    channel_mask INTEGER NOT NULL,
+    closed_at TEXT NOT NULL,
+    customer_turns INTEGER NOT NULL,
+    assistant_turns INTEGER NOT NULL,
+    handle_seconds REAL NOT NULL,
+    first_response_ms REAL,
+    handoffs INTEGER NOT NULL,
+    handoff_reasons TEXT NOT NULL,
+    tool_calls INTEGER NOT NULL,
+    tool_failures INTEGER NOT NULL,
+    callbacks INTEGER NOT NULL,
+    interruptions INTEGER NOT NULL,
+    voice_replies INTEGER NOT NULL,
+    delivery_failures INTEGER NOT NULL,
+    opted_out INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    outcome TEXT,
+    resolved INTEGER,
+    sentiment TEXT,
+    topic TEXT,
+    repeat_contact INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, started_at, conversation_id, run_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX conversation_facts_run ON conversation_facts(conversation_id, run_id);
+CREATE INDEX conversation_facts_customer ON conversation_facts(customer, started_at);
+CREATE INDEX conversation_facts_sentiment ON conversation_facts(day, sentiment, channel_mask);
+CREATE INDEX conversation_facts_topic ON conversation_facts(day, topic, channel_mask);
+CREATE INDEX conversation_facts_reasons
+    ON conversation_facts(day, handoff_reasons, channel_mask, handoffs) WHERE handoffs > 0;
+""",
+    ),
 ]

@@ -1,8 +1,8 @@
-"""``SqliteStore``: the ``MemoryStore`` over one SQLite file, composed of its two sides.
+"""``SqliteStore``: the ``MemoryStore`` over one SQLite file, composed of its three sides.
 
-The profile side (``profiles``) and the knowledge side (``knowledge``) share one connection
-(``database``); ``SqlStore`` hands each call to the side that owns its tables and ranks
-recall and search over them.
+The profile side (``profiles``), the knowledge side (``knowledge``) and the insights side
+(``insights``) share one connection (``database``); ``SqlStore`` hands each call to the side
+that owns its tables and ranks recall and search and computes insights over them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TypeVar
 from switchboard.memory.base import SqlStore
 from switchboard.memory.embeddings import Embedder
 from switchboard.memory.sqlite.database import SqliteDatabase
+from switchboard.memory.sqlite.insights import SqliteInsights
 from switchboard.memory.sqlite.knowledge import SqliteKnowledge
 from switchboard.memory.sqlite.profiles import SqliteProfiles
 
@@ -33,7 +34,7 @@ class SqliteStore(SqlStore):
 
     def __init__(self, url: str, *, embedder: Embedder | None = None) -> None:
         db = SqliteDatabase(Path(url.removeprefix("sqlite:///")))
-        super().__init__(embedder, SqliteProfiles(db), SqliteKnowledge(db))
+        super().__init__(embedder, SqliteProfiles(db), SqliteKnowledge(db), SqliteInsights(db))
         self._db = db
 
     async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
