@@ -30,7 +30,7 @@ from benchmarks.harness import save_results, summary
 from switchboard.contract.addresses import Channel
 from switchboard.contract.intelligence import ConversationFacts, InsightsQuery
 from switchboard.memory import MemoryStore, open_store
-from switchboard.memory.base import channel_mask
+from switchboard.memory.sides import channel_mask
 
 TARGET_P95_MS = 250.0
 END = datetime(2026, 11, 27, tzinfo=UTC)

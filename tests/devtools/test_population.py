@@ -13,7 +13,8 @@ import pytest
 from temporalio.client import Client
 
 from switchboard.devtools.devserver import DevServer
-from switchboard.devtools.population import Gateway, Kind, Mood, mix, plan, populate
+from switchboard.devtools.population import Gateway, populate
+from switchboard.devtools.population_plan import Kind, Mood, mix, plan
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, Stack, running_stack
 
 API_KEY = "population-key"

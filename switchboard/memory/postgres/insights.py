@@ -25,8 +25,8 @@ from switchboard.contract.intelligence import (
     OperatorTrigger,
 )
 from switchboard.insights import COUNT_COLUMNS, DayCounts, InsightsRows
-from switchboard.memory.base import channel_mask, customer_key, stored_millis
 from switchboard.memory.postgres.database import PostgresDatabase, read_time, utc
+from switchboard.memory.sides import channel_mask, customer_key, stored_millis
 
 _RESULT_COLUMNS = (
     "conversation_id, run_id, operator, version, first_turn, last_turn, customer, trigger, "

@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from switchboard.contract.addresses import InvalidAddress, to_e164
-from switchboard.memory.base import LINE_WINDOW, OBSERVATION_WINDOW, ProfileParts, profile_of
+from switchboard.memory.base import LINE_WINDOW, OBSERVATION_WINDOW
 from switchboard.memory.identity import Identifier, parse_identifier
 from switchboard.memory.models import (
     ConversationRecord,
@@ -30,6 +30,7 @@ from switchboard.memory.models import (
     TraitValue,
 )
 from switchboard.memory.postgres.database import PostgresDatabase, read_time, utc
+from switchboard.memory.sides import ProfileParts, profile_of
 
 _PROFILE = (
     "INSERT INTO profiles (customer, created_at, updated_at) VALUES (%(customer)s, %(at)s, %(at)s) "

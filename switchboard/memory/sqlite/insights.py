@@ -31,7 +31,7 @@ from switchboard.contract.intelligence import (
 )
 from switchboard.insights import COUNT_COLUMNS, DayCounts, InsightsRows
 from switchboard.insights.metrics import REPEAT_WINDOW, utc
-from switchboard.memory.base import channel_mask, customer_key, stored_millis
+from switchboard.memory.sides import channel_mask, customer_key, stored_millis
 from switchboard.memory.sqlite.database import SqliteDatabase, iso, read_time
 
 _RESULT_COLUMNS = (

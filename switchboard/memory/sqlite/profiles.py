@@ -12,7 +12,7 @@ import sqlite3
 from datetime import datetime
 
 from switchboard.contract.addresses import InvalidAddress, to_e164
-from switchboard.memory.base import LINE_WINDOW, OBSERVATION_WINDOW, ProfileParts, profile_of
+from switchboard.memory.base import LINE_WINDOW, OBSERVATION_WINDOW
 from switchboard.memory.identity import Identifier, parse_identifier
 from switchboard.memory.models import (
     ConversationRecord,
@@ -25,6 +25,7 @@ from switchboard.memory.models import (
     Trait,
     TraitValue,
 )
+from switchboard.memory.sides import ProfileParts, profile_of
 from switchboard.memory.sqlite.database import SqliteDatabase, iso, read_time
 
 

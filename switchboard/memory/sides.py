@@ -1,0 +1,173 @@
+"""The sides a SQL backend supplies to ``SqlStore``, and the small helpers they share.
+
+``ProfileSide`` (profiles, traits, observations, conversations), ``KnowledgeSide`` (the
+knowledge base) and ``InsightsSide`` (operator results, conversation facts, the per-day
+counts insights fold): each a database round trip a call, or nearly. ``SqlStore``
+(``switchboard.memory.base``) forwards to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from switchboard.contract.addresses import InvalidAddress, to_e164
+from switchboard.contract.intelligence import ConversationFacts, InsightsQuery, OperatorResult
+from switchboard.insights import InsightsRows
+from switchboard.memory.chunking import Chunk
+from switchboard.memory.models import (
+    ConversationRecord,
+    DocumentIn,
+    KnowledgeHit,
+    NewObservation,
+    Observation,
+    PastLine,
+    Profile,
+    RecallQuery,
+    Summary,
+    Trait,
+    TraitValue,
+)
+
+
+@dataclass
+class ProfileParts:
+    """A customer's memory as one round trip reads it, newest first."""
+
+    known: bool
+    identifiers: list[str]
+    traits: list[Trait]
+    observations: list[Observation]
+    summaries: list[Summary]
+    lines: list[PastLine]
+
+
+def profile_of(customer: str, parts: ProfileParts, created_at: datetime | None) -> Profile:
+    """The operator API's profile from what a backend read."""
+    return Profile(
+        customer=customer,
+        identifiers=parts.identifiers,
+        traits={t.name: t.value for t in parts.traits},
+        trait_details=parts.traits,
+        observations=parts.observations,
+        summaries=parts.summaries,
+        created_at=created_at,
+    )
+
+
+class ProfileSide(Protocol):
+    """A backend's profile side: identifiers, traits, observations, conversations."""
+
+    async def resolve(self, address: str) -> str | None:
+        """The customer an address belongs to (see ``MemoryStore.resolve``)."""
+
+    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> None:
+        """Attach an address to a customer (moving it from another profile if need be)."""
+
+    async def set_trait(
+        self, customer: str, name: str, value: TraitValue, *, source: str, at: datetime
+    ) -> None:
+        """Set a trait unless a newer value is stored."""
+
+    async def add_observation(self, customer: str, observation: NewObservation) -> bool:
+        """Store an observation once per key."""
+
+    async def save_conversation(self, record: ConversationRecord) -> bool:
+        """Store a closed run once: summary, transcript, and the addresses it used."""
+
+    async def get_profile(self, customer: str, *, limit: int = 50) -> Profile | None:
+        """The whole profile, newest observations and summaries first."""
+
+    async def forget(self, customer: str) -> bool:
+        """Delete the profile; identifiers, traits, observations, conversations cascade."""
+
+    async def recall_parts(self, query: RecallQuery) -> ProfileParts:
+        """Identifiers, traits, latest observations, summaries and earlier lines."""
+
+
+class KnowledgeSide(Protocol):
+    """A backend's knowledge side: documents, their chunks, full-text search."""
+
+    async def fts_chunks(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
+        """Chunk ids matching any term, best first, with the full-text score (higher better)."""
+
+    async def term_count(self, term: str) -> int:
+        """How many chunks contain ``term`` ("" counts every chunk)."""
+
+    async def chunks(self, ids: list[int]) -> dict[int, KnowledgeHit]:
+        """Chunks by id (score 0; the caller ranks them)."""
+
+    async def revision(self) -> str:
+        """Changes whenever a document is ingested or deleted."""
+
+    async def all_vectors(self) -> list[tuple[int, bytes]]:
+        """Every chunk id with its stored vector (or empty bytes)."""
+
+    async def document_digest(self, name: str) -> tuple[str, int] | None:
+        """The stored document's content digest and chunk count."""
+
+    async def replace_document(
+        self, document: DocumentIn, digest: str, chunks: list[Chunk], vectors: list[bytes | None]
+    ) -> None:
+        """Store a document's chunks in place of the old ones, in one transaction."""
+
+    async def delete_document(self, name: str) -> bool:
+        """Remove a document and its chunks."""
+
+    async def documents(self) -> Sequence[tuple[str, int]]:
+        """Every document's name and chunk count."""
+
+
+CHANNEL_BITS: dict[str, int] = {"sms": 1, "whatsapp": 2, "voice": 4}
+"""``conversation_facts.channel_mask``: a bit per channel, so one test filters by channel."""
+
+
+def channel_mask(channels: Sequence[str]) -> int:
+    """The ``channel_mask`` of a run that used ``channels``."""
+    mask = 0
+    for channel in channels:
+        mask |= CHANNEL_BITS.get(str(channel), 0)
+    return mask
+
+
+def customer_key(customer: str) -> str:
+    """How intelligence rows name a customer: E.164 when it parses, as given otherwise."""
+    try:
+        return to_e164(customer)
+    except InvalidAddress:
+        return customer.strip()
+
+
+def stored_millis(ms: float | None) -> float | None:
+    """A duration in milliseconds as stored: to the microsecond (so it reads back exactly)."""
+    return None if ms is None else round(ms, 3)
+
+
+def unique_results(results: Sequence[OperatorResult]) -> list[OperatorResult]:
+    """``results`` with one per stored key (the last wins), in their order."""
+    by_key = {
+        (r.conversation_id, r.run_id, r.operator, r.version, r.turns[0], r.turns[1]): r
+        for r in results
+    }
+    return list(by_key.values())
+
+
+class InsightsSide(Protocol):
+    """A backend's intelligence side: operator results, conversation facts, their aggregates."""
+
+    async def save_operator_results(self, results: Sequence[OperatorResult]) -> None:
+        """Upsert results (distinct keys) by (conversation, run, operator, version, turns)."""
+
+    async def operator_results(self, conversation_id: str) -> list[OperatorResult]:
+        """The latest run's results, oldest first."""
+
+    async def save_conversation_facts(self, facts: ConversationFacts) -> None:
+        """Upsert a run's facts; keep the repeat-contact flags of the customer's runs right."""
+
+    async def insights_rows(self, query: InsightsQuery) -> InsightsRows:
+        """The per-day counts, labels and first-response times of the range's runs."""
+
+    async def forget(self, customer: str) -> bool:
+        """Delete the customer's results and facts (False: there were none)."""
