@@ -2,9 +2,9 @@
 
 A backend supplies its profile side, its knowledge side and its insights side
 (``ProfileSide``, ``KnowledgeSide``, ``InsightsSide``, in ``switchboard.memory.sides``: one
-database round trip a call, or nearly); ``SqlStore`` forwards to them, and the ranking, the metrics and the shape of the
-results live here (and in ``switchboard.insights``) once, so SQLite and PostgreSQL cannot
-drift apart.
+database round trip a call, or nearly); ``SqlStore`` forwards to them, and the ranking, the
+metrics and the shape of the results live here (and in ``switchboard.insights``) once, so
+SQLite and PostgreSQL cannot drift apart.
 """
 
 from __future__ import annotations
