@@ -18,7 +18,11 @@ SEARCH_ATTRIBUTES = {
     "CustomerId": "Keyword",
     "ConversationChannels": "KeywordList",
     "ConversationStatus": "Keyword",
+    "ConversationSentiment": "Keyword",
+    "ConversationTopic": "Keyword",
+    "ConversationOutcome": "Keyword",
 }
+"""``switchboard.contract.search_attributes.ALL``, as the CLI's ``--search-attribute`` flags."""
 
 
 def detach_and_die_with_parent() -> None:
