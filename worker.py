@@ -18,7 +18,7 @@ from activities.calls import CallActivities
 from activities.conversations import ConversationStarter
 from activities.delivery import DeliveryActivities
 from activities.handoff import HandoffActivities
-from activities.intelligence import IntelligenceActivities
+from activities.intelligence import IntelligenceActivities, store_recall
 from activities.llm import LLMActivities, openai_client
 from activities.memory import MemoryActivities
 from activities.tools import ToolActivities
@@ -138,6 +138,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 load_operators(settings, agent),
                 operators_client,
                 (agent.model if agent else None) or settings.llm_model,
+                recall=store_recall(store),
             )
             intelligence = IntelligenceActivities(analyzer, store)
             workers.append(

@@ -29,12 +29,28 @@ from switchboard.contract.intelligence import (
 )
 from switchboard.contract.names import ANALYZE_CONVERSATION_ACTIVITY
 from switchboard.intelligence import Analyzer
+from switchboard.intelligence.analyzer import Recall
 from switchboard.memory import MemoryStore
-from switchboard.memory.models import NewObservation, TraitValue
+from switchboard.memory.context import knowledge_lines, memory_lines
+from switchboard.memory.models import NewObservation, RecallQuery, TraitValue
 
 log = structlog.get_logger(__name__)
 
 _SOURCE = "intelligence"
+
+
+def store_recall(store: MemoryStore) -> Recall:
+    """The context operators that ask for it get: the customer's memory, knowledge passages.
+
+    The same recall a turn's model request carries, split in two, so an operator can be
+    given its customer's profile, the knowledge base, or both.
+    """
+
+    async def recall(customer: str, query: str) -> tuple[str, str]:
+        found = await store.recall(RecallQuery(customer=customer, query=query))
+        return "\n".join(memory_lines(found)), "\n".join(knowledge_lines(found))
+
+    return recall
 
 
 class IntelligenceActivities:
