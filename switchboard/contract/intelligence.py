@@ -41,6 +41,44 @@ class AnalysisLine(BaseModel):
     at: datetime
 
 
+class ConversationFacts(BaseModel):
+    """What one closed conversation run was, recorded once at close for insights.
+
+    The workflow measures these from its own state; the labels come from the close
+    analysis (None when intelligence is off or the operator failed).
+    """
+
+    conversation_id: str
+    run_id: str
+    customer: str
+    channels: list[Channel]
+    started_at: datetime
+    closed_at: datetime
+    customer_turns: int = 0
+    assistant_turns: int = 0
+    handle_seconds: float = Field(
+        default=0.0,
+        description="voice: call time; messaging: the gaps between messages under the idle timeout",
+    )
+    first_response_ms: float | None = Field(
+        default=None, description="the first customer message to the first reply"
+    )
+    handoffs: int = 0
+    handoff_reasons: list[str] = Field(default_factory=list)
+    tool_calls: int = 0
+    tool_failures: int = 0
+    callbacks: int = 0
+    interruptions: int = 0
+    voice_replies: int = 0
+    delivery_failures: int = 0
+    opted_out: bool = False
+    tokens: int = 0
+    outcome: str | None = None
+    resolved: bool | None = None
+    sentiment: str | None = None
+    topic: str | None = None
+
+
 class AnalysisRequest(BaseModel):
     """Input of ``analyze_conversation``: a conversation run's transcript and what to run."""
 
@@ -131,44 +169,6 @@ class IntelligenceView(BaseModel):
 
     conversation_id: str
     results: list[OperatorResult]
-
-
-class ConversationFacts(BaseModel):
-    """What one closed conversation run was, recorded once at close for insights.
-
-    The workflow measures these from its own state; the labels come from the close
-    analysis (None when intelligence is off or the operator failed).
-    """
-
-    conversation_id: str
-    run_id: str
-    customer: str
-    channels: list[Channel]
-    started_at: datetime
-    closed_at: datetime
-    customer_turns: int = 0
-    assistant_turns: int = 0
-    handle_seconds: float = Field(
-        default=0.0,
-        description="voice: call time; messaging: the gaps between messages under the idle timeout",
-    )
-    first_response_ms: float | None = Field(
-        default=None, description="the first customer message to the first reply"
-    )
-    handoffs: int = 0
-    handoff_reasons: list[str] = Field(default_factory=list)
-    tool_calls: int = 0
-    tool_failures: int = 0
-    callbacks: int = 0
-    interruptions: int = 0
-    voice_replies: int = 0
-    delivery_failures: int = 0
-    opted_out: bool = False
-    tokens: int = 0
-    outcome: str | None = None
-    resolved: bool | None = None
-    sentiment: str | None = None
-    topic: str | None = None
 
 
 class InsightsQuery(BaseModel):

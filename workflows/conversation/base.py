@@ -74,7 +74,11 @@ class ConversationBase:
         self.state.transcript.append(state_ops.system_note(text, Channel.VOICE, workflow.now()))
 
     def publish(self) -> None:
-        """Keep search attributes and the UI's current details in step with the state."""
+        """Keep search attributes and the UI's current details in step with the state.
+
+        Details and summaries are Temporal metadata, readable by anyone who can list
+        workflows: they say who spoke on which channel and when, never what was said.
+        """
         state = self.state
         channels = [str(c) for c in state.channels]
         published = (state.customer, tuple(channels), state.status)
@@ -90,9 +94,9 @@ class ConversationBase:
         last = state.transcript[-1] if state.transcript else None
         details = f"**status** {state.status} · **turns** {state.turn}"
         if state.status is not ConversationStatus.AI and state.handoff is not None:
-            details += f"\n\n**handoff** ({state.handoff.source}): {state.handoff.reason}"
+            details += f"\n\n**handoff** ({state.handoff.source})"
         if last is not None:
-            details += f"\n\n**last** ({last.role}, {last.channel}): {last.text[:200]}"
+            details += f"\n\n**last** {last.role} on {last.channel} at {last.at:%H:%M:%S} UTC"
         workflow.set_current_details(details)
 
     def view(self) -> ConversationView:

@@ -82,7 +82,7 @@ class Memory:
             return await self._activity(
                 MemoryActivities.search_knowledge,
                 KnowledgeSearchRequest(query=args.query),
-                f"search_knowledge {args.query[:60]!r}",
+                "search_knowledge",  # the query is the customer's words: not metadata
             )
         return f"Error: {call.name} is not available here"
 
@@ -95,9 +95,7 @@ class Memory:
             value=args.value,
             at=workflow.now(),
         )
-        result = await self._activity(
-            MemoryActivities.remember, request, f"remember {args.fact[:60]!r}"
-        )
+        result = await self._activity(MemoryActivities.remember, request, "remember")
         self._conv.note(f"remembered: {args.fact}")
         return result
 
