@@ -191,3 +191,14 @@ async def running_stack(
 async def stack(tmp_path: Path, temporal_server: DevServer, client: Client) -> AsyncIterator[Stack]:
     async with running_stack(tmp_path, temporal_server, client) as running:
         yield running
+
+
+@pytest.fixture
+async def offline(
+    tmp_path: Path, temporal_server: DevServer, client: Client
+) -> AsyncIterator[Stack]:
+    """A stack with no model: the demo responder answers, the built-in operators run offline."""
+    async with running_stack(
+        tmp_path, temporal_server, client, llm_base_url=None, twilio_phone_number=BUSINESS_NUMBER
+    ) as stack:
+        yield stack

@@ -6,18 +6,19 @@ operators run, so the angry customers are handed off by the default escalation r
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-from temporalio.client import Client
 
-from switchboard.devtools.devserver import DevServer
 from switchboard.devtools.population import Gateway, populate
 from switchboard.devtools.population_plan import Kind, Mood, mix, plan
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, Stack, running_stack
+from tests.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    BUSINESS_NUMBER,
+    OPERATOR_KEY,
+    Stack,
+)
 
-API_KEY = "population-key"
+API_KEY = OPERATOR_KEY
 SEED = 7
 
 
@@ -40,21 +41,6 @@ def test_a_plan_covers_every_kind_and_angry_customers_ask_for_a_manager() -> Non
     assert sum(mix(customers)["channel"].values()) == 40
     with pytest.raises(ValueError):
         plan(10_000, SEED)
-
-
-@pytest.fixture
-async def offline(
-    tmp_path: Path, temporal_server: DevServer, client: Client
-) -> AsyncIterator[Stack]:
-    async with running_stack(
-        tmp_path,
-        temporal_server,
-        client,
-        llm_base_url=None,
-        gateway_api_key=API_KEY,
-        twilio_phone_number=BUSINESS_NUMBER,
-    ) as stack:
-        yield stack
 
 
 async def test_a_population_fills_the_insights(offline: Stack) -> None:

@@ -22,14 +22,12 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
 
 from switchboard.contract.addresses import conversation_id
-from switchboard.devtools.devserver import DevServer
-from tests.conftest import BUSINESS_NUMBER, Stack, running_stack, unique_customer
+from tests.conftest import OPERATOR_KEY, Stack, unique_customer
 from tests.e2e.test_temporal_ui import CHROMIUM_NAMES, Browser, _unavailable
 
-API_KEY = "dashboard-operator-key"
+API_KEY = OPERATOR_KEY
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 PAGE_TIMEOUT = 60.0
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
@@ -60,22 +58,6 @@ async def browser(
 ) -> AsyncIterator[Browser]:
     async with Browser.launch(chromium, tmp_path_factory.mktemp("chromium") / "profile") as b:
         yield b
-
-
-@pytest.fixture
-async def offline(
-    tmp_path: Path, temporal_server: DevServer, client: Client
-) -> AsyncIterator[Stack]:
-    """No model: the demo responder answers and the built-in operators run offline."""
-    async with running_stack(
-        tmp_path,
-        temporal_server,
-        client,
-        llm_base_url=None,
-        gateway_api_key=API_KEY,
-        twilio_phone_number=BUSINESS_NUMBER,
-    ) as stack:
-        yield stack
 
 
 async def insights(stack: Stack) -> dict[str, Any]:

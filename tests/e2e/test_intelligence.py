@@ -19,27 +19,11 @@ from switchboard.contract import search_attributes as sa
 from switchboard.contract.addresses import conversation_id
 from switchboard.contract.conversation import ConversationStatus
 from switchboard.devtools.devserver import DevServer
-from tests.conftest import BUSINESS_NUMBER, Stack, running_stack, unique_customer
+from tests.conftest import OPERATOR_KEY, Stack, running_stack, unique_customer
 from tests.support.fake_llm import FakeReply
 
-API_KEY = "operator-key"
+API_KEY = OPERATOR_KEY
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-
-
-@pytest.fixture
-async def offline(
-    tmp_path: Path, temporal_server: DevServer, client: Client
-) -> AsyncIterator[Stack]:
-    """No model configured: the demo responder answers and the built-ins run offline."""
-    async with running_stack(
-        tmp_path,
-        temporal_server,
-        client,
-        llm_base_url=None,
-        gateway_api_key=API_KEY,
-        twilio_phone_number=BUSINESS_NUMBER,
-    ) as stack:
-        yield stack
 
 
 @pytest.fixture
