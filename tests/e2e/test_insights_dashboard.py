@@ -16,16 +16,14 @@ import asyncio
 import base64
 import json
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from switchboard.contract.addresses import conversation_id
 from tests.conftest import OPERATOR_KEY, Stack, unique_customer
-from tests.e2e.test_temporal_ui import CHROMIUM_NAMES, Browser, _unavailable
+from tests.support.browser import Browser
 
 API_KEY = OPERATOR_KEY
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -41,23 +39,6 @@ RATES = (
     "interruption_rate",
     "tool_success_rate",
 )
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    for name in CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found is not None:
-            return found
-    _unavailable(f"no Chromium on PATH (looked for {', '.join(CHROMIUM_NAMES)})")
-
-
-@pytest.fixture(scope="module")
-async def browser(
-    chromium: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Browser]:
-    async with Browser.launch(chromium, tmp_path_factory.mktemp("chromium") / "profile") as b:
-        yield b
 
 
 async def insights(stack: Stack) -> dict[str, Any]:
