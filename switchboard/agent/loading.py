@@ -17,8 +17,6 @@ Both are read at start-up, and anything wrong with them stops the process with o
 from __future__ import annotations
 
 import importlib
-import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from switchboard.agent.definition import Agent
 from switchboard.agent.http_tool import HttpTool
 from switchboard.runtime.config import Settings
+from switchboard.runtime.config_files import ConfigFileError, parse_table
 
 DEFAULT_AGENT_NAME = "assistant"
 
@@ -126,13 +125,6 @@ def load_tools_file(path: str | Path) -> list[HttpTool]:
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
     try:
-        if path.suffix == ".toml":
-            return tomllib.loads(text)
-        if path.suffix == ".json":
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise AgentConfigError(f"TOOLS_FILE={path}: expected an object with 'tools'")
-            return data
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise AgentConfigError(f"TOOLS_FILE={path}: not valid {path.suffix[1:]}: {exc}") from exc
-    raise AgentConfigError(f"TOOLS_FILE={path}: use a .toml or .json file")
+        return parse_table(path, text, "tools")
+    except ConfigFileError as exc:
+        raise AgentConfigError(f"TOOLS_FILE={path}: {exc}") from exc

@@ -36,8 +36,6 @@ stops the process at start-up with one ``IntelligenceConfigError`` naming the en
 
 from __future__ import annotations
 
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +47,7 @@ from switchboard.intelligence.builtins import builtin_operators as make_builtins
 from switchboard.intelligence.entries import CUSTOM_ENTRY, KINDS, BuiltinEntry
 from switchboard.intelligence.operator import Operator
 from switchboard.runtime.config import Settings
+from switchboard.runtime.config_files import ConfigFileError, parse_table
 
 if TYPE_CHECKING:
     from switchboard.agent.definition import Agent
@@ -193,16 +192,9 @@ def _entries(section: Any, label: str) -> list[dict[str, Any]]:
 
 def _parse(path: Path, text: str, label: str) -> dict[str, Any]:
     try:
-        if path.suffix == ".toml":
-            return tomllib.loads(text)
-        if path.suffix == ".json":
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise IntelligenceConfigError(f"{label}: expected an object with 'operator'")
-            return data
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise IntelligenceConfigError(f"{label}: not valid {path.suffix[1:]}: {exc}") from exc
-    raise IntelligenceConfigError(f"{label}: use a .toml or .json file")
+        return parse_table(path, text, "operator")
+    except ConfigFileError as exc:
+        raise IntelligenceConfigError(f"{label}: {exc}") from exc
 
 
 def _problems(error: ValidationError) -> str:
