@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +124,44 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
         process.terminate()
     for process in processes:
         process.wait(timeout=30)
+
+
+# --- the store's databases, for the benchmarks that compare the two backends --------------
+
+
+@contextlib.contextmanager
+def sqlite_database(work: Path) -> Iterator[str]:
+    """A SQLite file under ``work``, removed (with its WAL files) afterwards."""
+    path = work / "bench.db"
+    try:
+        yield f"sqlite:///{path}"
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                Path(f"{path}{suffix}").unlink()
+
+
+@contextlib.contextmanager
+def postgres_database(work: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster with one database; its log is kept under ``work``."""
+    import psycopg
+
+    from tests.support.postgres import PostgresCluster, _postgres_bin
+
+    bindir = _postgres_bin()
+    if bindir is None:
+        raise RuntimeError("no initdb/pg_ctl under /usr/lib/postgresql/*/bin or on PATH")
+    cluster = PostgresCluster(bindir)
+    try:
+        cluster.start()
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE switchboard_bench")
+        yield cluster.url("switchboard_bench")
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.copy(cluster.log, work / "postgres.log")
+        cluster.stop()
+
+
+DATABASES = {"sqlite": sqlite_database, "postgresql": postgres_database}
+"""The backends by name, each a context manager giving a ``MEMORY_DATABASE_URL``."""

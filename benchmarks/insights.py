@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import save_results, summary
+from benchmarks.harness import DATABASES, save_results, summary
 from switchboard.contract.addresses import Channel
 from switchboard.contract.intelligence import ConversationFacts, InsightsQuery
 from switchboard.memory import MemoryStore, open_store
@@ -189,39 +187,6 @@ async def bench_backend(
         return results
     finally:
         await store.close()
-
-
-@contextlib.contextmanager
-def sqlite_database(work: Path) -> Iterator[str]:
-    path = work / "insights.db"
-    try:
-        yield f"sqlite:///{path}"
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                Path(f"{path}{suffix}").unlink()
-
-
-@contextlib.contextmanager
-def postgres_database(work: Path) -> Iterator[str]:
-    import psycopg
-
-    from tests.support.postgres import PostgresCluster, _postgres_bin
-
-    bindir = _postgres_bin()
-    if bindir is None:
-        raise RuntimeError("no initdb/pg_ctl under /usr/lib/postgresql/*/bin or on PATH")
-    cluster = PostgresCluster(bindir)
-    try:
-        cluster.start()
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE switchboard_bench")
-        yield cluster.url("switchboard_bench")
-    finally:
-        cluster.stop()
-
-
-DATABASES = {"sqlite": sqlite_database, "postgresql": postgres_database}
 
 
 def parse_args() -> argparse.Namespace:

@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import os
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -46,7 +44,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import ROOT, CpuMeter, pct, save_results, summary
+from benchmarks.harness import DATABASES, ROOT, CpuMeter, pct, save_results, summary
 from switchboard.memory import MemoryStore, open_store
 from switchboard.memory.chunking import chunk_text
 from switchboard.memory.context import format_context
@@ -847,39 +845,6 @@ async def bench_backend(
 
 
 # --- backends -------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def sqlite_database(work: Path) -> Iterator[str]:
-    path = work / "memory.db"
-    try:
-        yield f"sqlite:///{path}"
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                Path(f"{path}{suffix}").unlink()
-
-
-@contextlib.contextmanager
-def postgres_database(work: Path) -> Iterator[str]:
-    from tests.support.postgres import PostgresCluster, _postgres_bin
-
-    bindir = _postgres_bin()
-    if bindir is None:
-        raise RuntimeError("no initdb/pg_ctl under /usr/lib/postgresql/*/bin or on PATH")
-    cluster = PostgresCluster(bindir)
-    try:
-        cluster.start()
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE switchboard_bench")
-        yield cluster.url("switchboard_bench")
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.copy(cluster.log, work / "postgres.log")
-        cluster.stop()
-
-
-DATABASES = {"sqlite": sqlite_database, "postgresql": postgres_database}
 
 
 def parse_args() -> argparse.Namespace:
