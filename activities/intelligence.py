@@ -6,7 +6,9 @@ replies. Every result is stored under its conversation run, operator, version an
 an attempt retried after a crash writes the same rows again, never new ones. What the
 ``memory`` operator extracts becomes observations and traits (with the operator as their
 source); a ``do_not_contact`` match becomes the ``do_not_contact`` trait, which outbound
-requests check. At close the run's facts are stored with the labels the operators found.
+requests check, and so does a result that a rule with a ``do_not_contact`` action (sent with
+the request) applies to. At close the run's facts are stored with the labels the operators
+found.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class IntelligenceActivities:
         for result in results:
             if result.error is not None:
                 continue
-            if result.operator == "do_not_contact" and result.result.get("matched") is True:
+            if _asks_not_to_be_contacted(request, result):
                 await self._store.set_trait(
                     request.customer, DO_NOT_CONTACT_TRAIT, True, source=_SOURCE, at=now
                 )
@@ -118,7 +120,11 @@ class IntelligenceActivities:
     async def _labelled(
         self, facts: ConversationFacts, results: Sequence[OperatorResult]
     ) -> ConversationFacts:
-        """The facts with the run's latest sentiment and topic and its outcome."""
+        """The facts with the run's latest sentiment and topic and its outcome, and tokens.
+
+        ``facts.tokens`` are the conversation's own model calls (replies, handoff summaries);
+        every operator result the run stored adds its own, failed ones too (they were paid).
+        """
         stored = await self._store.operator_results(facts.conversation_id)
         latest: dict[str, OperatorResult] = {}
         for result in [*stored, *results]:
@@ -133,8 +139,25 @@ class IntelligenceActivities:
             labels["outcome"] = _text(outcome.result.get("outcome"))
             resolved = outcome.result.get("resolved")
             labels["resolved"] = resolved if isinstance(resolved, bool) else None
-        tokens = sum(r.tokens for r in latest.values())
-        return facts.model_copy(update={**labels, "tokens": facts.tokens + tokens})
+        # Each stored result once (its key), not only each operator's latest: a turn operator
+        # runs, and costs, on every turn.
+        spent = {
+            (r.operator, r.version, r.turns): r.tokens
+            for r in [*stored, *results]
+            if r.run_id == facts.run_id
+        }
+        tokens = facts.tokens + sum(spent.values())
+        return facts.model_copy(update={**labels, "tokens": tokens})
+
+
+def _asks_not_to_be_contacted(request: AnalysisRequest, result: OperatorResult) -> bool:
+    """A ``do_not_contact`` match, or a result a rule with that action applies to."""
+    if result.operator == "do_not_contact" and result.result.get("matched") is True:
+        return True
+    return any(
+        rule.operator == result.operator and rule.applies(str(request.trigger), result.result)
+        for rule in request.rules
+    )
 
 
 def _key(run_id: str, text: str) -> str:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from gateway.conversations import TemporalUnavailable
-from gateway.dependencies import ConversationsDep, StoreDep, operator_auth
+from gateway.dependencies import ConversationsDep, SettingsDep, StoreDep, operator_auth
 from switchboard.contract.addresses import Channel, InvalidAddress, conversation_id, customer_of
 from switchboard.contract.intelligence import Insights, InsightsQuery, IntelligenceView
 
@@ -68,6 +68,7 @@ def _time(name: str, raw: str) -> datetime:
 @router.get("/insights")
 async def insights(
     store: StoreDep,
+    settings: SettingsDep,
     start: str | None = Query(
         default=None, alias="from", description="ISO-8601; default: 30 days before `to`"
     ),
@@ -108,5 +109,11 @@ async def insights(
             status_code=422,
             detail=f"from and to may be at most {MAX_RANGE.days} days apart",
         )
-    query = InsightsQuery(start=since, end=until, channel=wanted, interval=interval)
+    query = InsightsQuery(
+        start=since,
+        end=until,
+        channel=wanted,
+        interval=interval,
+        price_per_1k_tokens=settings.llm_price_per_1k_tokens,
+    )
     return await store.insights(query)

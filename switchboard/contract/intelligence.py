@@ -3,8 +3,9 @@
 The conversation workflow asks for an analysis (``AnalysisRequest``) on a customer turn or at
 close; the ``analyze_conversation`` activity, on the intelligence task queue, runs the
 operators that fire, stores each result once and answers them (``AnalysisOutcome``); the
-workflow then applies its rules (hand off, tag the conversation, do-not-contact). Result
-shapes of the built-in operators are in CONTRACT.md, "Conversation intelligence".
+workflow then applies its rules: the default ones (hand off, tag the conversation,
+do-not-contact) and those of ``IntelligencePolicy.rules`` (``switchboard.contract.rules``).
+Result shapes of the built-in operators are in CONTRACT.md, "Conversation intelligence".
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from switchboard.contract.addresses import Channel
+from switchboard.contract.rules import MAX_RULES, IntelligenceRule
 
 DO_NOT_CONTACT_TRAIT = "do_not_contact"
 """The profile trait a ``do_not_contact`` match sets; outbound requests are then refused."""
@@ -92,6 +94,12 @@ class AnalysisRequest(BaseModel):
     facts: ConversationFacts | None = Field(
         default=None, description="at close: the run's facts, stored with the labels found"
     )
+    rules: list[IntelligenceRule] = Field(
+        default_factory=list,
+        max_length=MAX_RULES,
+        description="the rules with a do_not_contact action: where one matches a result, the "
+        "activity writes the trait, as for a do_not_contact match",
+    )
 
 
 class Evidence(BaseModel):
@@ -154,6 +162,11 @@ class IntelligencePolicy(BaseModel):
         default="high",
         description="an escalation level that hands the conversation to a human (None: never)",
     )
+    rules: list[IntelligenceRule] = Field(
+        default_factory=list,
+        max_length=MAX_RULES,
+        description="rules of your own (switchboard.contract.rules), beside the default ones",
+    )
 
     def due_on_turn(self, turn: int) -> list[str]:
         """The operators that run after customer turn ``turn``."""
@@ -178,6 +191,9 @@ class InsightsQuery(BaseModel):
     end: datetime
     channel: Channel | None = None
     interval: str = Field(default="day", pattern="^(day|week)$")
+    price_per_1k_tokens: float | None = Field(
+        default=None, ge=0, description="LLM_PRICE_PER_1K_TOKENS: costs are reported when set"
+    )
 
 
 class Percentiles(BaseModel):
@@ -207,6 +223,10 @@ class InsightsMetrics(BaseModel):
     topics: dict[str, int] = Field(default_factory=dict)
     tool_success_rate: float = 0.0
     tokens_per_resolved: float = 0.0
+    cost: float | None = Field(
+        default=None, description="tokens * LLM_PRICE_PER_1K_TOKENS / 1000 (None: no price set)"
+    )
+    cost_per_resolved: float | None = None
     engaged: int = Field(default=0, description="with at least one customer turn")
     contained: int = 0
     handed_off: int = 0

@@ -33,7 +33,9 @@ Metrics, for the totals and for each bucket of the series (over that bucket's ru
 - ``sentiment``, ``topics``: label → runs whose final label it is (runs without one are left
   out).
 - ``tool_success_rate`` = (tool calls - tool failures) ÷ tool calls, summed over the runs.
-- ``tokens_per_resolved`` = the sum of ``tokens`` (every run counted) ÷ resolved runs.
+- ``tokens_per_resolved`` = the sum of ``tokens`` (every run counted) ÷ resolved runs;
+  ``cost`` = that sum * ``LLM_PRICE_PER_1K_TOKENS`` / 1000 and ``cost_per_resolved`` = cost ÷
+  resolved runs, both None when no price is set.
 - ``resolved``, ``abandoned``: the numerators above; ``callbacks``, ``delivery_failures``,
   ``tokens``: sums; ``opted_out``: runs in which the customer opted out.
 
@@ -188,9 +190,13 @@ def _rate(numerator: float, denominator: float) -> float:
 
 
 def _metrics(
-    counts: DayCounts, labels: dict[str, dict[str, int]], response_ms: list[float]
+    counts: DayCounts,
+    labels: dict[str, dict[str, int]],
+    response_ms: list[float],
+    price_per_1k: float | None,
 ) -> dict[str, object]:
     response_ms.sort()
+    cost = None if price_per_1k is None else counts.tokens * price_per_1k / 1000
     return {
         "conversations": counts.conversations,
         "containment_rate": _rate(counts.contained, counts.engaged),
@@ -219,6 +225,10 @@ def _metrics(
         "delivery_failures": counts.delivery_failures,
         "opted_out": counts.opted_out,
         "tokens": counts.tokens,
+        "cost": cost,
+        "cost_per_resolved": (
+            cost / counts.resolved if cost is not None and counts.resolved else None
+        ),
     }
 
 
@@ -257,10 +267,15 @@ def compute(query: InsightsQuery, rows: InsightsRows) -> Insights:
         end=utc(query.end),
         channel=query.channel,
         interval=interval,
-        totals=InsightsMetrics.model_validate(_metrics(total_counts, total_labels, total_response)),
+        totals=InsightsMetrics.model_validate(
+            _metrics(total_counts, total_labels, total_response, query.price_per_1k_tokens)
+        ),
         series=[
             InsightsBucket.model_validate(
-                {"start": start, **_metrics(counts[key], labels[key], response[key])}
+                {
+                    "start": start,
+                    **_metrics(counts[key], labels[key], response[key], query.price_per_1k_tokens),
+                }
             )
             for start, key in zip(starts, keys, strict=True)
         ],

@@ -23,15 +23,19 @@ beside the agent's tools, or in ``INTELLIGENCE_FILE`` for people who do not writ
     agent = Agent(name="acme", instructions="...", operators=[billing_intent, message_count])
 
 The worker runs them with ``Analyzer(load_operators(settings, agent), client, model)``.
+Rules act on their results (``IntelligenceRule``: hand off, a signed webhook, a tag,
+do-not-contact), declared beside them: ``Agent(rules=[...])`` or ``INTELLIGENCE_FILE``.
 
 Module map: ``operator`` (Operator, its context and output), ``analyzer`` (Analyzer),
-``loading`` and ``entries`` (load_operators, INTELLIGENCE_FILE), ``builtins/`` (the
+``loading`` and ``entries`` (load_operators, INTELLIGENCE_FILE), ``rules`` (reading and
+checking rules), ``builtins/`` (the
 built-ins), ``generative`` and ``model`` (asking the model for schema-shaped JSON),
 ``custom`` (your prompts), ``matching`` and ``pii`` (deterministic operators), ``function``
 (Python functions), ``lexicon`` (the offline built-ins' word lists), ``transcript``
 (rendering, evidence).
 """
 
+from switchboard.contract.rules import IntelligenceRule
 from switchboard.intelligence.analyzer import Analyzer, Recall
 from switchboard.intelligence.builtins import BUILTINS, ON_BY_DEFAULT, builtin_operators
 from switchboard.intelligence.custom import (
@@ -47,6 +51,8 @@ from switchboard.intelligence.loading import (
     IntelligenceFile,
     load_intelligence_file,
     load_operators,
+    load_rules,
+    webhook_secret,
 )
 from switchboard.intelligence.matching import PhraseOperator, RegexOperator
 from switchboard.intelligence.model import StructuredModel
@@ -67,6 +73,7 @@ __all__ = [
     "GenerativeOperator",
     "IntelligenceConfigError",
     "IntelligenceFile",
+    "IntelligenceRule",
     "JsonOperator",
     "Operator",
     "OperatorContext",
@@ -83,4 +90,6 @@ __all__ = [
     "function_operator",
     "load_intelligence_file",
     "load_operators",
+    "load_rules",
+    "webhook_secret",
 ]

@@ -29,23 +29,47 @@ configures that built-in, any other entry declares an operator of that ``kind``:
     phrases = ["cancel my subscription", "close my account"]
     fuzzy = true
 
-The array form (``[[operator]]`` with a ``name`` in each) works too; the two cannot be mixed
-in one TOML file. A ``rules`` section is left to the conversation's rules. Anything wrong
-stops the process at start-up with one ``IntelligenceConfigError`` naming the entry.
+Under ``rules``, a table per rule keyed by its name: when one operator's result meets every
+condition on a trigger, the rule acts (``switchboard.contract.rules`` defines it all)::
+
+    [rules.angry_customer]
+    operator = "sentiment"
+    when = { field = "label", equals = "negative" }   # or a list: all must hold
+    on = "turn"                      # "turn", "close" or both (the default)
+    actions = [{ type = "webhook", url = "https://example.com/hooks/angry" }, "handoff"]
+    cooldown_turns = 5               # unset: at most once per conversation
+
+    [rules.churn_risk]
+    operator = "cancel_words"
+    when = { field = "matched", equals = true }
+    actions = [{ type = "tag", label = "churn-risk" }, "do_not_contact"]
+
+Conditions: ``equals``, ``one_of`` or numeric bounds ``lt``, ``lte``, ``gt``, ``gte`` on a
+dotted ``field`` of the result. Actions: ``handoff`` (optional ``reason``), ``webhook``
+(``url``; signed with ``INTELLIGENCE_WEBHOOK_SECRET``, which the worker then requires),
+``tag`` (``label``), ``do_not_contact``. A rule's operator must run (a built-in turned off
+does not) on at least one of its triggers.
+
+The array forms (``[[operator]]``, ``[[rules]]`` with a ``name`` in each) work too; the two
+forms of one section cannot be mixed in one TOML file. Anything wrong stops the process at
+start-up with one ``IntelligenceConfigError`` naming the entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from switchboard.contract.rules import IntelligenceRule
 from switchboard.intelligence.builtins import BUILTINS, DO_NOT_CONTACT_PHRASES, OPTIONS
 from switchboard.intelligence.builtins import builtin_operators as make_builtins
 from switchboard.intelligence.entries import CUSTOM_ENTRY, KINDS, BuiltinEntry
 from switchboard.intelligence.operator import Operator
+from switchboard.intelligence.rules import RuleError, check_rules, parse_rules
 from switchboard.runtime.config import Settings
 from switchboard.runtime.config_files import ConfigFileError, parse_table
 
@@ -61,10 +85,11 @@ class IntelligenceConfigError(Exception):
 
 @dataclass
 class IntelligenceFile:
-    """What an intelligence file declares: built-in settings and operators of its own."""
+    """What an intelligence file declares: built-in settings, operators and rules of its own."""
 
     builtins: dict[str, dict[str, Any]] = field(default_factory=dict)
     operators: list[Operator] = field(default_factory=list)
+    rules: list[IntelligenceRule] = field(default_factory=list)
 
 
 def load_operators(settings: Settings, agent: Agent | None) -> list[Operator]:
@@ -106,8 +131,54 @@ def load_operators(settings: Settings, agent: Agent | None) -> list[Operator]:
     return [operator for operator, _ in sources]
 
 
+def load_rules(
+    settings: Settings, agent: Agent | None, operators: Sequence[Operator] | None = None
+) -> list[IntelligenceRule]:
+    """The agent's rules, then ``INTELLIGENCE_FILE``'s, checked against the operators.
+
+    ``operators``: what ``load_operators`` gives (loaded here when not given). No rules when
+    ``INTELLIGENCE`` is off.
+
+    Raises:
+        IntelligenceConfigError: the file is invalid, two rules share a name, or a rule
+            watches an operator that does not run on its triggers.
+    """
+    if not settings.intelligence:
+        return []
+    if operators is None:
+        operators = load_operators(settings, agent)
+    declared = IntelligenceFile()
+    if settings.intelligence_file is not None:
+        declared = load_intelligence_file(settings.intelligence_file)
+    label = f"INTELLIGENCE_FILE={settings.intelligence_file}"
+    sources = [(rule, label) for rule in declared.rules]
+    if agent is not None:
+        sources = [(rule, f"agent {agent.name!r}") for rule in agent.rules] + sources
+    try:
+        check_rules(sources, operators)
+    except RuleError as exc:
+        raise IntelligenceConfigError(str(exc)) from exc
+    return [rule for rule, _ in sources]
+
+
+def webhook_secret(settings: Settings, rules: Sequence[IntelligenceRule]) -> str:
+    """``INTELLIGENCE_WEBHOOK_SECRET``, which signs the rules' webhooks ("" when none posts).
+
+    Raises:
+        IntelligenceConfigError: a rule posts a webhook and the secret is not set.
+    """
+    secret = settings.intelligence_webhook_secret
+    posting = [rule.name for rule in rules if rule.acts("webhook")]
+    if posting and secret is None:
+        raise IntelligenceConfigError(
+            f"rule {posting[0]!r} posts a webhook: set INTELLIGENCE_WEBHOOK_SECRET (a secret of "
+            "its own, never GATEWAY_API_KEY) to sign it"
+        )
+    return secret.get_secret_value() if secret is not None else ""
+
+
 def load_intelligence_file(path: str | Path) -> IntelligenceFile:
-    """The built-in settings and operators a TOML or JSON file declares under ``operator``.
+    """The built-in settings, operators and rules a TOML or JSON file declares.
 
     Raises:
         IntelligenceConfigError: unreadable, not TOML/JSON, or an invalid entry.
@@ -120,8 +191,14 @@ def load_intelligence_file(path: str | Path) -> IntelligenceFile:
         raise IntelligenceConfigError(f"{label}: {exc.strerror or exc}") from exc
     data = _parse(path, text, label)
     if unknown := sorted(set(data) - _SECTIONS):
-        raise IntelligenceConfigError(f"{label}: unknown section {unknown[0]!r} (use 'operator')")
+        raise IntelligenceConfigError(
+            f"{label}: unknown section {unknown[0]!r} (use 'operator' or 'rules')"
+        )
     declared = IntelligenceFile()
+    try:
+        declared.rules = parse_rules(data.get("rules", []))
+    except RuleError as exc:
+        raise IntelligenceConfigError(f"{label}: {exc}") from exc
     for entry in _entries(data.get("operator", []), label):
         name = entry["name"]
         where = f"{label}: operator {name!r}"

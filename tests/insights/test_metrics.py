@@ -65,3 +65,7 @@ def test_rates_from_counts_and_empty_buckets() -> None:
     assert dumped["from"] == "2026-03-02T00:00:00Z" and dumped["to"] == "2026-03-04T00:00:00Z"
     assert set(dumped["series"][0]) >= {"start", "conversations", "first_response_ms"}
     assert query.start + timedelta(days=2) == insights.end
+    assert day.cost is None and day.cost_per_resolved is None  # no price set
+    priced = compute(query.model_copy(update={"price_per_1k_tokens": 2.0}), rows)
+    assert priced.totals.cost == 1.8 and priced.totals.cost_per_resolved == 1.8
+    assert priced.series[0].cost == 0.0 and priced.series[0].cost_per_resolved is None

@@ -164,7 +164,13 @@ phrases = ["hello"]
             "memory": {"enabled": False},
             "intent": {"kind": "classification", "prompt": "Why?", "labels": ["a", "b"]},
         },
-        "rules": {"escalate_on": "high"},
+        "rules": {
+            "angry": {
+                "operator": "sentiment",
+                "when": {"field": "label", "equals": "negative"},
+                "actions": ["handoff"],
+            }
+        },
     }
     path = write(tmp_path, json.dumps(data), "intelligence.json")
     names = [op.name for op in load_operators(settings(intelligence_file=path), None)]

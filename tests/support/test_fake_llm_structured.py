@@ -11,7 +11,8 @@ from jsonschema import Draft202012Validator
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 
-from tests.support.fake_llm import FakeLLM, FakeReply, Messages, minimal_instance
+from tests.support.fake_llm import FakeLLM, FakeReply, Messages
+from tests.support.schema_instances import minimal_instance
 from tests.support.server import serve
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "rate this"}]

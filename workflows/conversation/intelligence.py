@@ -7,8 +7,10 @@ only costs its own result. When results come back, the rules act: an ``escalatio
 configured level hands the conversation to a human through the handoff state machine (the
 reason names the rule), ``sentiment`` and ``topic`` tag the conversation (search attributes
 the Temporal UI filters on), and a ``do_not_contact`` match stops every outbound message and
-call. At close, the close operators (summary, outcome, PII, memory) run with the run's facts,
-which the activity stores for insights; ``outcome`` tags the conversation.
+call. Rules of your own (``IntelligencePolicy.rules``) act after these, in
+``workflows.conversation.rules``. At close, the close operators (summary, outcome, PII,
+memory) run with the run's facts, which the activity stores for insights; ``outcome`` tags
+the conversation.
 
 Everything here is behind the ``intelligence`` patch and off unless the run's
 ``IntelligencePolicy`` enables it, so conversations that started before replay as they ran.
@@ -38,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.contract.names import ANALYZE_CONVERSATION_ACTIVITY
     from workflows.conversation.base import ACTIVITY_FAILURES, ConversationBase
     from workflows.conversation.handoff import Handoffs
+    from workflows.conversation.rules import Rules
 
 INTELLIGENCE_PATCH = "intelligence"
 ESCALATION_RULE = "escalation_high"
@@ -61,6 +64,7 @@ class Intelligence:
         self._running: list[asyncio.Task[None]] = []
         self._on: bool | None = None
         self._escalated_at = -1  # the customer turn whose escalation last handed off
+        self._rules = Rules(conv, handoffs)
 
     def enabled(self) -> bool:
         """Whether this run analyses (its policy, and the ``intelligence`` patch)."""
@@ -93,6 +97,7 @@ class Intelligence:
         due = self._conv.cfg.intelligence.due_on_close()
         request = self._request(OperatorTrigger.CLOSE, due, lines=None)
         await self._analyse(request.model_copy(update={"facts": self.facts()}))
+        await self._rules.settle()
 
     def facts(self) -> ConversationFacts:
         """What this run was, measured from its state (README, "Insights", defines each)."""
@@ -132,6 +137,7 @@ class Intelligence:
             voice_replies=sum(1 for e in replies if e.channel is Channel.VOICE),
             delivery_failures=len(state.delivery_failures),
             opted_out=state.opted_out,
+            tokens=state.model_tokens,  # the activity adds the operators' own
         )
 
     def _request(
@@ -153,6 +159,7 @@ class Intelligence:
             turns=(1, max(1, state.customer_turns)),
             transcript=transcript,
             operators=operators,
+            rules=self._rules.for_activity(trigger),
         )
 
     async def _analyse(self, request: AnalysisRequest) -> None:
@@ -176,7 +183,10 @@ class Intelligence:
         self._act(request, outcome)
 
     def _act(self, request: AnalysisRequest, outcome: AnalysisOutcome) -> None:
-        """The rules: results to actions (each idempotent; the handoff debounced per turn)."""
+        """The rules: results to actions (each idempotent; the handoff debounced per turn).
+
+        The default rules first, then the run's own (``workflows.conversation.rules``).
+        """
         conv = self._conv
         if (result := outcome.of("sentiment")) is not None:
             self._tag(sa.CONVERSATION_SENTIMENT, result.result.get("label"))
@@ -203,6 +213,7 @@ class Intelligence:
             why = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
             reason = f"rule {ESCALATION_RULE}" + (f": {why}" if why else "")
             self._handoffs.request(HandoffRequest(reason=reason, source="rule"))
+        self._rules.act(request, outcome)
 
     def _tag(self, key: SearchAttributeKey[str], value: object) -> None:
         if isinstance(value, str) and value:

@@ -28,6 +28,9 @@ const METRICS = [
   { key: "average_handle_seconds", label: "Average handle time", kind: "seconds" },
   { key: "interruption_rate", label: "Interruption rate", kind: "rate" },
   { key: "tool_success_rate", label: "Tool success", kind: "rate" },
+  { key: "tokens_per_resolved", label: "Tokens per resolved", kind: "tokens",
+    sub: (t) => (t.cost_per_resolved == null ? `${fmtCount(t.tokens)} tokens in all`
+      : `${t.cost_per_resolved.toFixed(4)} per resolved (price set)`) },
 ];
 const DEFAULT_CHARTS = ["conversations", "containment_rate", "resolution_rate"];
 
@@ -65,6 +68,7 @@ function format(kind, value) {
     case "rate": return fmtRate(value);
     case "ms": return fmtMs(value);
     case "seconds": return fmtSeconds(value);
+    case "tokens": return fmtCount(Math.round(Number(value ?? 0)));
     default: return fmtCount(value);
   }
 }
