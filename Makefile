@@ -34,8 +34,14 @@ chat: install ## Text the running agent as a customer through the simulator (san
 populate: install ## Simulate N customers (default 50) to fill the insights (`make run` first)
 	$(BIN)/python -m switchboard.devtools.simulator --population $(or $(N),50) $(if $(SEED),--seed $(SEED))
 
+reanalyze: install ## Run operators again over stored conversations: OPS="topic sentiment" [FROM=2026-11-01] [TO=…]
+	$(BIN)/python -m switchboard.devtools.reanalyze $(OPS) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
+
 test: install-test ## Run the whole test suite (starts its own Temporal dev server and fakes)
 	$(BIN)/python -m pytest -q
+
+fuzz: install-test ## Fuzz every outside input hard (thousands of cases a property; `make test` tries 100)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/fuzz
 
 lint: install-test ## ruff (lint and format check) and mypy --strict
 	$(BIN)/ruff check .
@@ -61,10 +67,13 @@ bench-memory: install-test ## Only the memory benchmark (recall, knowledge searc
 bench-tools: install-test ## Only the tools and handoff benchmark (tool turns, handoff, operator API)
 	$(BIN)/python benchmarks/tools.py
 
+bench-reanalysis: install-test ## Only the re-analysis benchmark (stored conversations per second)
+	$(BIN)/python benchmarks/reanalysis.py
+
 lock: $(BIN)/uv ## Refresh uv.lock after changing dependencies
 	$(UV) lock
 
 clean: ## Remove local state (.data) and caches; keeps .venv
-	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install install-test run chat populate test lint format bench bench-voice bench-memory bench-tools lock clean
+.PHONY: help install install-test run chat populate reanalyze test fuzz lint format bench bench-voice bench-memory bench-tools bench-reanalysis lock clean

@@ -21,10 +21,13 @@ from activities.handoff import HandoffActivities
 from activities.intelligence import IntelligenceActivities, store_recall
 from activities.llm import LLMActivities, openai_client
 from activities.memory import MemoryActivities
+from activities.reanalysis import ReanalysisActivities
+from activities.rule_webhooks import RuleWebhooks
 from activities.tools import ToolActivities
-from switchboard.agent import load_agent
+from switchboard.agent import load_agent, tool_http_client
+from switchboard.agent.http_client import NoCookieJar
 from switchboard.contract import search_attributes
-from switchboard.intelligence import Analyzer, load_operators
+from switchboard.intelligence import Analyzer, load_operators, load_rules, webhook_secret
 from switchboard.memory.setup import open_memory
 from switchboard.runtime.config import Settings, get_settings
 from switchboard.runtime.logging import configure_logging
@@ -33,6 +36,7 @@ from switchboard.runtime.temporal import connect, ensure_search_attributes
 from switchboard.twilio.rest import TwilioRestClient
 from workflows.callback import CallbackWorkflow
 from workflows.conversation import ConversationWorkflow
+from workflows.reanalysis import ReanalysisWorkflow
 from workflows.starting import conversation_config
 
 log = structlog.get_logger("worker")
@@ -60,8 +64,9 @@ class WorkerPool:
     """The worker process's Temporal workers, run and stopped together.
 
     One polls the conversation task queue (workflows and their activities); with
-    conversation intelligence on, another polls the intelligence task queue, so a separate
-    pool can serve the operators by running only that queue's worker elsewhere.
+    conversation intelligence on, another polls the intelligence task queue (operators, and
+    re-analyses with their activities), so a separate pool can serve the operators by running
+    only that queue's worker elsewhere.
     """
 
     def __init__(self, workers: list[Worker]) -> None:
@@ -89,12 +94,19 @@ class WorkerPool:
 async def build_worker(client: Client, settings: Settings) -> AsyncIterator[WorkerPool]:
     """The workers of this process, with their clients; closes them on exit."""
     agent = load_agent(settings)
-    outbox = SqliteOutbox(settings.outbox_path)
+    outbox = SqliteOutbox(settings.outbox_path, retention=settings.outbox_retention.total_seconds())
     store = await open_memory(settings)
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(15.0, connect=5.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
-    ) as http:
+    # Neither client keeps cookies: each serves every customer, so a cookie one customer's
+    # request brought back must not go out with the next customer's. The agent's tools get
+    # their own client (their servers are the agent author's, not ours).
+    async with (
+        httpx.AsyncClient(
+            cookies=NoCookieJar(),
+            timeout=httpx.Timeout(15.0, connect=5.0),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        ) as http,
+        tool_http_client() as tools_http,
+    ):
         rest = TwilioRestClient(
             http, settings.twilio_rest_base_url, settings.account_sid, settings.auth_token
         )
@@ -103,7 +115,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         memory = MemoryActivities(store, settings, openai_client(settings))
         handoff = HandoffActivities(settings, http, store, openai_client(settings), outbox)
         calls = CallActivities(settings, rest, outbox, agent)
-        tools = ToolActivities(agent, http, store)
+        tools = ToolActivities(agent, tools_http, store)
         starter = ConversationStarter(
             client, settings.temporal_task_queue, conversation_config(settings, agent)
         )
@@ -134,18 +146,32 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
             )
         ]
         if settings.intelligence:
+            operators = load_operators(settings, agent)
+            # The rules' webhooks are signed here: no secret, no start (when a rule posts one).
+            rule_webhooks = RuleWebhooks(
+                http, webhook_secret(settings, load_rules(settings, agent, operators))
+            )
             analyzer = Analyzer(
-                load_operators(settings, agent),
+                operators,
                 operators_client,
                 (agent.model if agent else None) or settings.llm_model,
                 recall=store_recall(store),
             )
             intelligence = IntelligenceActivities(analyzer, store)
+            reanalysis = ReanalysisActivities(analyzer, store)
             workers.append(
                 Worker(
                     client,
                     task_queue=settings.analysis_task_queue,
-                    activities=[intelligence.analyze_conversation],
+                    workflows=[ReanalysisWorkflow],
+                    workflow_runner=workflow_runner(settings),
+                    activities=[
+                        intelligence.analyze_conversation,
+                        rule_webhooks.post_rule_webhook,
+                        reanalysis.count_stored_runs,
+                        reanalysis.list_stored_runs,
+                        reanalysis.reanalyze_batch,
+                    ],
                     graceful_shutdown_timeout=timedelta(seconds=5),
                 )
             )
@@ -164,7 +190,9 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
 async def main() -> None:
     """Connect, register search attributes, and run until SIGINT or SIGTERM."""
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(
+        settings.log_level, settings.log_format, mask_numbers=settings.log_mask_numbers
+    )
     log.info("worker_starting", **settings.safe_summary())
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace, search_attributes.ALL)

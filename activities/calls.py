@@ -22,6 +22,7 @@ from switchboard.contract.outbound import PlaceCallRequest, PlacedCall
 from switchboard.runtime.config import Settings
 from switchboard.runtime.outbox import SqliteOutbox
 from switchboard.twilio.failures import classify_twilio_error, outbox_note, twilio_unreachable
+from switchboard.twilio.relay_token import RELAY_TOKEN_PARAMETER, RelayBinding, RelayTokens
 from switchboard.twilio.rest import TwilioError, TwilioRestClient, utc_from_timestamp
 from switchboard.twilio.twiml import VoiceOptions, connect_relay_twiml
 
@@ -37,7 +38,8 @@ class CallActivities:
     """Activities that place outbound calls, over one worker's REST client and outbox.
 
     The call's TwiML connects it to ``{PUBLIC_BASE_URL}``'s ConversationRelay socket with
-    the agent's voice (``VoiceOptions``), opening with why we are calling.
+    the agent's voice (``VoiceOptions``), opening with why we are calling, and carries the
+    relay token that admits the callee's socket (``switchboard.twilio.relay_token``).
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class CallActivities:
         self._outbox = outbox
         self._public_base_url = settings.public_base_url
         self._voice = VoiceOptions.from_settings(settings, agent)
+        self._tokens = RelayTokens.from_settings(settings)
 
     @activity.defn(name=PLACE_CALL_ACTIVITY)
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
@@ -91,7 +94,12 @@ class CallActivities:
         return PlacedCall(sid=call.sid, status=call.status)
 
     def _twiml(self, request: PlaceCallRequest) -> str:
-        parameters = {"purpose": request.purpose} if request.purpose else None
+        # No CallSid before Twilio places the call: the token is bound to a nonce and the
+        # callee, and each attempt's TwiML carries its own.
+        token = self._tokens.mint(RelayBinding(call_sid=None, customer=request.to, outbound=True))
+        parameters = {RELAY_TOKEN_PARAMETER: token}
+        if request.purpose:
+            parameters["purpose"] = request.purpose
         # Our call, not theirs: open with why we are calling, not "how can I help?".
         greeting = OUTBOUND_GREETING.format(purpose=request.purpose or "your request")
         voice = dataclasses.replace(self._voice, welcome_greeting=greeting)

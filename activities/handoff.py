@@ -123,20 +123,23 @@ class HandoffActivities:
     async def prepare_handoff(self, request: PrepareHandoffRequest) -> HandoffPackage:
         """The package for a human: the conversation, a short summary and the profile."""
         profile = await self._store.get_profile(request.customer, limit=PROFILE_ITEMS)
+        summary, tokens = await self._summarise(request)
         return HandoffPackage(
             conversation_id=request.conversation_id,
             customer=request.customer,
             channel=request.channel,
             reason=request.reason,
-            summary=await self._summarise(request),
+            summary=summary,
             profile=profile_json(profile) if profile is not None else {},
             transcript=request.transcript,
+            tokens=tokens,
         )
 
-    async def _summarise(self, request: PrepareHandoffRequest) -> str:
+    async def _summarise(self, request: PrepareHandoffRequest) -> tuple[str, int]:
+        """The summary, and the tokens its model call used (0 without one)."""
         lines = [TranscriptLine.model_validate(line.model_dump()) for line in request.transcript]
         if self._llm is None or not lines:
-            return fallback_summary(lines)
+            return fallback_summary(lines), 0
         body = {
             "model": self._model,
             "messages": [
@@ -148,6 +151,7 @@ class HandoffActivities:
                 },
             ],
         }
+        tokens = 0
         try:
             async with heartbeating():
                 completion = await self._llm.post(
@@ -156,6 +160,7 @@ class HandoffActivities:
                     cast_to=ChatCompletion,
                     options={"timeout": self._summary_timeout},
                 )
+            tokens = completion.usage.total_tokens if completion.usage is not None else 0
             text = (completion.choices[0].message.content or "").strip()
         except (openai.APIError, IndexError) as exc:
             # One try: the human should get the conversation now; the transcript is in the
@@ -164,7 +169,7 @@ class HandoffActivities:
                 "handoff_summary_failed", conversation_id=request.conversation_id, error=str(exc)
             )
             text = ""
-        return text[:MAX_SUMMARY_CHARS] if text else fallback_summary(lines)
+        return (text[:MAX_SUMMARY_CHARS] if text else fallback_summary(lines)), tokens
 
     # ---------------------------------------------------------------- deliver
     @activity.defn(name=DELIVER_HANDOFF_ACTIVITY)
@@ -206,7 +211,7 @@ class HandoffActivities:
                     request.idempotency_key,
                     package.conversation_id,
                     "handoff",
-                    package.model_dump_json().encode(),
+                    package.delivered_json(),
                 )
             except ApplicationError as exc:
                 if not exc.non_retryable:

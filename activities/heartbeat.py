@@ -21,7 +21,8 @@ async def heartbeating(interval: float = 2.0) -> AsyncIterator[None]:
             await asyncio.sleep(interval)
             activity.heartbeat()
 
-    if activity.info().is_local:  # local activities cannot heartbeat
+    # Local activities cannot heartbeat; outside an activity (a benchmark baseline), nobody listens.
+    if not activity.in_activity() or activity.info().is_local:
         yield
         return
     task = asyncio.create_task(beat())

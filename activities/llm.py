@@ -66,6 +66,7 @@ class LLMActivities:
         self._agent = agent or load_agent(settings)
         self._model = self._agent.model or settings.chat_model
         self._client = client or openai_client(settings)
+        self._max_tokens = settings.llm_max_tokens
 
     async def close(self) -> None:
         """Release the model client's connections."""
@@ -84,6 +85,7 @@ class LLMActivities:
         body: dict[str, object] = {
             "model": self._model,
             "messages": [m.to_openai() for m in messages],
+            "max_tokens": self._max_tokens,  # LLM_MAX_TOKENS: a reply's cost has a ceiling
         }
         if schemas := self._agent.schemas(request.tools, request.channel):
             body["tools"] = schemas
@@ -122,4 +124,7 @@ class LLMActivities:
             for c in (choice.message.tool_calls or [] if choice else [])
             if c.type == "function"
         ]
-        return LLMReply(text=text, model=completion.model or self._model, tool_calls=calls)
+        tokens = completion.usage.total_tokens if completion.usage is not None else 0
+        return LLMReply(
+            text=text, model=completion.model or self._model, tool_calls=calls, tokens=tokens
+        )

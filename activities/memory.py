@@ -48,6 +48,11 @@ from switchboard.runtime.config import Settings
 log = structlog.get_logger(__name__)
 
 
+UNVERIFIED_EMAIL = "unverified_email"
+"""The trait an e-mail address the customer claimed is kept under when another profile holds
+it (the address stays with that profile; see ``MemoryActivities.remember``)."""
+
+
 class MemoryActivities:
     """Activities over the worker's memory store (and its model, for summaries)."""
 
@@ -73,7 +78,11 @@ class MemoryActivities:
 
     @activity.defn(name=REMEMBER_ACTIVITY)
     async def remember(self, request: RememberRequest) -> str:
-        """Store the fact once (the same fact again is a no-op), and its trait if given."""
+        """Store the fact once (the same fact again is a no-op), and its trait if given.
+
+        An ``email`` trait also attaches the address to the profile, unless another profile
+        holds it: then it is kept as the trait ``unverified_email`` instead.
+        """
         fact = " ".join(request.fact.split())
         new = await self._store.add_observation(
             request.customer,
@@ -86,16 +95,28 @@ class MemoryActivities:
             ),
         )
         if request.trait and request.value:
+            trait = request.trait
+            if trait == "email" and not await self._claim_email(request, request.value):
+                trait = UNVERIFIED_EMAIL
             await self._store.set_trait(
-                request.customer, request.trait, request.value, source="remember", at=request.at
+                request.customer, trait, request.value, source="remember", at=request.at
             )
-            if request.trait == "email":
-                try:
-                    parse_identifier(request.value)
-                    await self._store.add_identifier(request.customer, request.value, at=request.at)
-                except InvalidAddress:
-                    pass  # kept as a trait only
+        # The same answer whoever holds an address: the tool must not tell a customer that
+        # an address they typed belongs to somebody else's profile.
         return "Saved." if new else "Already known."
+
+    async def _claim_email(self, request: RememberRequest, value: str) -> bool:
+        """Attach the address the customer gave; False when another profile holds it.
+
+        Nothing here proves the address is the customer's, so it never moves from the
+        profile that holds it: that would hand its history (and a matching e-mail
+        channel) to whoever typed it. Text that is not an address stays a plain trait.
+        """
+        try:
+            parse_identifier(value)
+        except InvalidAddress:
+            return True
+        return await self._store.add_identifier(request.customer, value, at=request.at)
 
     @activity.defn(name=SEARCH_KNOWLEDGE_ACTIVITY)
     async def search_knowledge(self, request: KnowledgeSearchRequest) -> str:

@@ -26,6 +26,10 @@ from temporalio.exceptions import ApplicationError
 from activities.heartbeat import heartbeating
 from switchboard.agent import Agent, ToolContext, ToolError
 from switchboard.agent.builtins import InvalidToolArguments
+from switchboard.agent.context import (  # defined beside ToolContext: HTTP tools cut to it
+    MAX_RESULT_CHARS as MAX_RESULT_CHARS,
+)
+from switchboard.agent.http_client import keeps_no_cookies
 from switchboard.contract.names import RUN_TOOL_ACTIVITY
 from switchboard.contract.tools import ToolInvocation, ToolResult
 from switchboard.memory import MemoryStore
@@ -35,16 +39,26 @@ log = structlog.get_logger(__name__)
 TOOL_FAILED = "ToolFailed"
 TOOL_TIMEOUT = "ToolTimeout"
 
-MAX_RESULT_CHARS = 4000
-"""A result longer than this is cut: it goes into the prompt and the workflow's history."""
-
 
 class ToolActivities:
-    """Runs the agent's own tools, with the worker's HTTP client and memory store."""
+    """Runs the agent's own tools, with the tools' HTTP client and the worker's memory store.
+
+    Args:
+        agent: Whose tools.
+        http_client: Shared by every customer's calls, so it must keep no cookies (a
+            session one customer's call opened would go with the next customer's): a
+            ``tool_http_client()``.
+        memory: The memory store tools may read (``ToolContext.profile``).
+
+    Raises:
+        ValueError: the client has a cookie jar that stores cookies.
+    """
 
     def __init__(
         self, agent: Agent, http_client: httpx.AsyncClient, memory: MemoryStore | None = None
     ) -> None:
+        if not keeps_no_cookies(http_client):
+            raise ValueError("tools need an HTTP client without a cookie jar: tool_http_client()")
         self._agent = agent
         self._http = http_client
         self._memory = memory

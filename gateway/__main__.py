@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from gateway.app import create_app
+from gateway.limits import RELAY_FRAME_LIMIT
 from switchboard.runtime.config import Settings, get_settings
 from switchboard.runtime.logging import configure_logging
 
@@ -62,18 +64,32 @@ def main() -> None:
         settings = get_settings()
     except ValidationError as exc:
         sys.exit(_refuse([_described(error) for error in exc.errors()]))
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(
+        settings.log_level, settings.log_format, mask_numbers=settings.log_mask_numbers
+    )
     problems = refusals(settings)
     if problems:
         sys.exit(_refuse(problems))
-    uvicorn.run(
-        create_app(settings),
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        log_config=None,
-        access_log=False,
-        ws_ping_interval=20,
-    )
+    uvicorn.run(create_app(settings), **server_options(settings))
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """The settings uvicorn serves the gateway with, its limits included.
+
+    ``limit_concurrency`` answers 503 past ``GATEWAY_MAX_CONNECTIONS`` open connections (or
+    requests in flight), sockets included; ``ws_max_size`` closes a relay socket that sends a
+    frame over ``RELAY_FRAME_LIMIT`` with 1009. Request bodies are capped in the app
+    (``gateway.limits``), per route.
+    """
+    return {
+        "host": settings.gateway_host,
+        "port": settings.gateway_port,
+        "log_config": None,
+        "access_log": False,
+        "ws_ping_interval": 20,
+        "ws_max_size": RELAY_FRAME_LIMIT,
+        "limit_concurrency": settings.gateway_max_connections,
+    }
 
 
 def _described(error: ErrorDetails) -> str:

@@ -12,20 +12,24 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from gateway import dashboard, sandbox
+from gateway.codec_cors import CodecCors
 from gateway.conversations import ConversationGateway
 from gateway.dedupe import RecentKeys
+from gateway.limits import BodyLimits
 from gateway.metrics import GatewayMetrics
 from gateway.routes import (
+    codec,
     conversations,
     intelligence,
     memory,
     messaging,
+    reanalysis,
     system,
     taskrouter,
     voice,
 )
 from gateway.signature import SignatureValidator
-from gateway.voice.calls import LiveCalls
+from gateway.voice.calls import LiveCalls, RelaySlots
 from gateway.voice.legs import gateway_task_queue, running_leg_worker
 from gateway.voice.llm_stream import ReplyStreamer
 from gateway.voice.turn_knowledge import KnowledgeLookup
@@ -33,7 +37,7 @@ from switchboard.agent import load_agent
 from switchboard.contract import search_attributes
 from switchboard.memory.setup import open_memory
 from switchboard.runtime.config import Settings
-from switchboard.runtime.temporal import connect, ensure_search_attributes
+from switchboard.runtime.temporal import connect, ensure_search_attributes, payload_codec
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +50,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         temporal = client or await connect(settings, lazy=True)
         await _register_search_attributes(temporal, settings)
         app.state.settings = settings
+        # The Temporal UI's codec endpoint decodes with the client's own codec and keys.
+        app.state.payload_codec = payload_codec(temporal)
         app.state.agent = agent = load_agent(settings)
         app.state.conversations = ConversationGateway(temporal, settings, agent)
         app.state.metrics = GatewayMetrics()
@@ -66,6 +72,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             log.warning("operator_api_closed", hint="set GATEWAY_API_KEY to use /api")
         app.state.store = store = await open_memory(settings)
         app.state.calls = LiveCalls()
+        app.state.relay_slots = RelaySlots(settings.gateway_max_calls)
         app.state.streamer = ReplyStreamer(settings, agent=agent)
         app.state.knowledge = KnowledgeLookup(store)
         app.state.gateway_queue = gateway_task_queue(settings)
@@ -78,14 +85,20 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         await store.close()
 
     app = FastAPI(title="Switchboard gateway", lifespan=lifespan)
+    # Bodies are capped and typed before any route (or its auth) reads them: gateway.limits
+    app.add_middleware(BodyLimits)
+    # Outside the body limits, so a preflight is answered first and a 413 carries CORS too.
+    app.add_middleware(CodecCors, origins=settings.ui_origins)
     app.include_router(messaging.router)
     app.include_router(voice.router)
     app.include_router(system.router)
     app.include_router(memory.router)
     app.include_router(conversations.router)
     app.include_router(intelligence.router)
+    app.include_router(reanalysis.router)
     app.include_router(taskrouter.router)
     app.include_router(dashboard.router)
+    app.include_router(codec.router)
     if settings.sandbox:
         app.include_router(sandbox.router)
 

@@ -10,6 +10,7 @@ in ``gateway.conversation_list``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Iterator
 
@@ -95,6 +96,10 @@ async def _if_open(signal: Awaitable[None]) -> bool:
     return True
 
 
+FORGET_WAIT = 15.0
+"""Seconds ``forget`` waits for the open conversation to close."""
+
+
 class ConversationGateway:
     """Turns gateway events into signals, updates and queries on ``ConversationWorkflow``."""
 
@@ -102,6 +107,11 @@ class ConversationGateway:
         self._client = client
         self._task_queue = settings.temporal_task_queue
         self._config = conversation_config(settings, agent)
+
+    @property
+    def client(self) -> Client:
+        """The Temporal client (other workflows' helpers share it)."""
+        return self._client
 
     async def deliver_inbound(self, message: InboundMessage) -> None:
         """Signal the customer's conversation, starting it if none is open (signal-with-start).
@@ -195,13 +205,26 @@ class ConversationGateway:
         handle = self._handle(customer)
         return await _if_open(handle.signal(ConversationWorkflow.delivery_status, update))
 
-    async def forget(self, customer: str) -> bool:
+    async def forget(self, customer: str, *, wait: float | None = None) -> bool:
         """Tell the open conversation its customer was forgotten. False if none is open.
+
+        The conversation drops what was said, cancels its callbacks and closes; this waits
+        (up to ``wait`` seconds) until it has, so the customer's data keys are destroyed only
+        once no open run still needs them (``wait`` defaults to ``FORGET_WAIT``).
 
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        return await _if_open(self._handle(customer).signal(ConversationWorkflow.forget))
+        handle = self._handle(customer)
+        if not await _if_open(handle.signal(ConversationWorkflow.forget)):
+            return False
+        try:
+            await asyncio.wait_for(handle.result(), FORGET_WAIT if wait is None else wait)
+        except TimeoutError:
+            log.warning("forget_close_slow", conversation_id=conversation_id(customer))
+        except Exception as exc:  # closed some other way (failed, terminated): nothing runs
+            log.info("forget_close_ended", error=type(exc).__name__)
+        return True
 
     # --- operators ------------------------------------------------------------------------
 

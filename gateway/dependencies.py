@@ -15,9 +15,11 @@ from gateway.conversations import ConversationGateway
 from gateway.dedupe import RecentKeys
 from gateway.metrics import GatewayMetrics
 from gateway.signature import SignatureValidator
+from gateway.voice.calls import RelaySlots
 from switchboard.agent import Agent
 from switchboard.memory import MemoryStore
 from switchboard.runtime.config import Settings
+from switchboard.runtime.payload_codec import EncryptionCodec
 
 
 def _state(request: Request, name: str) -> object:
@@ -59,6 +61,13 @@ async def get_validator(request: Request) -> SignatureValidator:
     return value
 
 
+async def get_relay_slots(request: Request) -> RelaySlots:
+    """How many ConversationRelay sockets this process holds, and may."""
+    value = _state(request, "relay_slots")
+    assert isinstance(value, RelaySlots)
+    return value
+
+
 async def get_agent(request: Request) -> Agent:
     """The business's agent (``AGENT``)."""
     value = _state(request, "agent")
@@ -71,6 +80,12 @@ async def get_store(request: Request) -> MemoryStore:
     value = _state(request, "store")
     assert isinstance(value, MemoryStore)
     return value
+
+
+async def get_payload_codec(request: Request) -> EncryptionCodec | None:
+    """The encrypting payload codec of the gateway's client (None: encryption is off)."""
+    value = getattr(request.app.state, "payload_codec", None)
+    return value if isinstance(value, EncryptionCodec) else None
 
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -123,6 +138,8 @@ ConversationsDep = Annotated[ConversationGateway, Depends(get_conversations)]
 MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
 RecentDep = Annotated[RecentKeys, Depends(get_recent)]
 ValidatorDep = Annotated[SignatureValidator, Depends(get_validator)]
+RelaySlotsDep = Annotated[RelaySlots, Depends(get_relay_slots)]
+PayloadCodecDep = Annotated[EncryptionCodec | None, Depends(get_payload_codec)]
 
 
 async def signed_form(request: Request, validator: ValidatorDep) -> dict[str, str]:

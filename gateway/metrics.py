@@ -39,7 +39,8 @@ class GatewayMetrics:
         self.voice_turns = Counter(
             "switchboard_voice_turns_total",
             "Voice turns by how the reply started: speculative (guess confirmed), plain, "
-            "or abandoned (guess refused, restarted from the plan)",
+            "or abandoned (guess refused, restarted from the plan); dropped: a prompt pushed "
+            "out of a full queue, never answered",
             ["start"],
             registry=self.registry,
         )

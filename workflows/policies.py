@@ -118,3 +118,17 @@ HUMAN_SIDE_POLICY: dict[str, Any] = {
 }
 """News for the human side's webhook: a short budget, so a webhook that is down never holds
 up the conversation (the transcript in the API has everything)."""
+
+RULE_WEBHOOK_POLICY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=20),
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=60),
+        non_retryable_error_types=[errors.RULE_WEBHOOK_REJECTED],
+    ),
+}
+"""A fired rule's webhook: retried for ten minutes through a receiver's restart (408, 429,
+5xx, no answer); a refusal (other 4xx) is final. It runs beside the conversation, which
+waits for it only when closing — no longer than for the close analysis itself."""

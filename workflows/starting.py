@@ -16,7 +16,7 @@ from switchboard.contract.conversation import (
     ConversationStatus,
 )
 from switchboard.contract.intelligence import IntelligencePolicy
-from switchboard.intelligence import Analyzer, load_operators
+from switchboard.intelligence import Analyzer, load_operators, load_rules
 from switchboard.runtime.config import SANDBOX_PHONE_NUMBER, Settings
 from workflows.conversation import ConversationWorkflow
 
@@ -40,6 +40,9 @@ def conversation_config(settings: Settings, agent: Agent | None = None) -> Conve
         idle_timeout_seconds=settings.conversation_idle_timeout.total_seconds(),
         batch_window_seconds=settings.message_batch_window.total_seconds(),
         max_history_events=settings.conversation_max_history_events,
+        history_tokens=settings.llm_history_tokens,
+        rate_per_minute=settings.customer_rate_limit,
+        rate_burst=settings.customer_rate_burst,
         local_activities=settings.conversation_local_activities,
         voice_drop_followup=settings.voice_drop_followup,
         voice_drop_followup_text=settings.voice_drop_followup_text,
@@ -48,7 +51,10 @@ def conversation_config(settings: Settings, agent: Agent | None = None) -> Conve
 
 
 def intelligence_policy(settings: Settings, agent: Agent | None = None) -> IntelligencePolicy:
-    """Which operators new conversation runs ask for, and when (off with ``INTELLIGENCE=false``)."""
+    """Which operators new conversation runs ask for, when, and the rules that act on them.
+
+    Off with ``INTELLIGENCE=false``.
+    """
     if not settings.intelligence:
         return IntelligencePolicy()
     operators = load_operators(settings, agent)
@@ -56,6 +62,7 @@ def intelligence_policy(settings: Settings, agent: Agent | None = None) -> Intel
         enabled=True,
         operators=Analyzer(operators, None, None).policies(),
         task_queue=settings.analysis_task_queue,
+        rules=load_rules(settings, agent, operators),
     )
 
 

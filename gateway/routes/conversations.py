@@ -7,9 +7,11 @@ shows the conversation with the action applied.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
@@ -186,7 +188,9 @@ async def start_conversation(
 ) -> JSONResponse:
     """Start an outbound conversation: a text, a WhatsApp template, or a call.
 
-    An ``Idempotency-Key`` header makes a retried request start it once. A customer who
+    An ``Idempotency-Key`` header makes a retried request start it once: the key is kept
+    for 24 hours in the shared store, a repeat with the same body answers the conversation
+    without starting anything, one with another body is refused with 422. A customer who
     asked not to be contacted (the ``do_not_contact`` trait) is refused with 409.
     """
     try:
@@ -202,6 +206,13 @@ async def start_conversation(
         raise HTTPException(status_code=422, detail="give text, purpose or template_sid")
     if await _asked_not_to_be_contacted(store, number):
         raise HTTPException(status_code=409, detail="the customer asked not to be contacted")
+    if idempotency_key is not None:
+        repeat = await _repeated_request(store, idempotency_key, body)
+        if repeat:
+            view = await _described(conversations, conversation_id(number))
+            if view is not None:
+                return _accepted(view)
+            return JSONResponse({"id": conversation_id(number), "duplicate": True}, status_code=202)
     request = OutboundRequest(
         to=number,
         channel=channel,
@@ -215,8 +226,38 @@ async def start_conversation(
     try:
         view = await conversations.start_outbound(request)
     except TemporalUnavailable as exc:
+        if idempotency_key is not None:  # nothing started: a retry may go through
+            await store.release_request_key(IDEMPOTENCY_SCOPE, idempotency_key)
         raise _unavailable(exc) from exc
     return _accepted(view)
+
+
+IDEMPOTENCY_SCOPE = "outbound"
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+async def _repeated_request(store: MemoryStore, key: str, body: OutboundBody) -> bool:
+    """Claim ``key`` for this body: False when new, True for a repeat (422: another body)."""
+    if not key or len(key) > 255:
+        raise HTTPException(status_code=422, detail="Idempotency-Key must be 1 to 255 characters")
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    now = datetime.now(UTC)
+    earlier = await store.claim_request_key(
+        IDEMPOTENCY_SCOPE, key, digest, now=now, expires_at=now + IDEMPOTENCY_TTL
+    )
+    if earlier is not None and earlier != digest:
+        raise HTTPException(
+            status_code=422, detail="this Idempotency-Key was used with another request body"
+        )
+    return earlier is not None
+
+
+async def _described(conversations: ConversationsDep, cid: str) -> ConversationView | None:
+    try:
+        return await conversations.describe(cid)
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from exc
 
 
 async def _asked_not_to_be_contacted(store: MemoryStore, customer: str) -> bool:

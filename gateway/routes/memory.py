@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
 from gateway.conversations import TemporalUnavailable
-from gateway.dependencies import ConversationsDep, StoreDep, operator_auth
+from gateway.dependencies import ConversationsDep, PayloadCodecDep, StoreDep, operator_auth
 from switchboard.contract.addresses import InvalidAddress, customer_of
 from switchboard.memory.models import DocumentIn, IngestResult, KnowledgeHit
 from switchboard.memory.rendering import profile_json
@@ -40,12 +40,15 @@ async def get_profile(customer: str, store: StoreDep) -> dict[str, Any]:
 
 @router.delete("/profiles/{customer}")
 async def forget_profile(
-    customer: str, store: StoreDep, conversations: ConversationsDep
+    customer: str, store: StoreDep, conversations: ConversationsDep, codec: PayloadCodecDep
 ) -> dict[str, Any]:
     """Forget a customer: the profile and everything derived from it (404 if unknown).
 
-    An open conversation is told first, so it drops what it recalled and its closing record
-    holds only what is said from now on; if Temporal cannot be reached nothing is deleted.
+    An open conversation is told first: it drops what was recalled and said, cancels its
+    callbacks and closes (their next message starts afresh); if Temporal cannot be reached
+    nothing is deleted. With payload encryption on, their data keys go too, once that run
+    is over, so their histories in Temporal can no longer be read (this process drops its
+    cached copies at once).
     """
     number = _customer(customer)
     try:
@@ -54,7 +57,10 @@ async def forget_profile(
         raise HTTPException(
             status_code=503, detail="Temporal unavailable; nothing deleted"
         ) from exc
-    if not await store.forget(number) and not open_conversation:
+    forgotten = await store.forget(number)
+    if codec is not None:
+        codec.forget(number)
+    if not forgotten and not open_conversation:
         raise HTTPException(status_code=404, detail=f"no profile for {customer!r}")
     return {"customer": number, "forgotten": True}
 

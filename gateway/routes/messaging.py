@@ -1,21 +1,37 @@
-"""Twilio Messaging webhooks: inbound messages and delivery status callbacks."""
+"""Twilio Messaging webhooks: inbound messages and delivery status callbacks.
+
+Twilio's signatures carry no time, so a captured webhook stays valid forever. Every
+processed ``MessageSid`` is kept in the shared store for ``INBOUND_DEDUP_TTL`` (30 days), on
+top of the process's own recent keys and the conversation's: a webhook replayed long after
+its conversation closed is acknowledged and dropped, on any gateway host.
+"""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import ValidationError
 
 from gateway.conversations import TemporalUnavailable
-from gateway.dependencies import ConversationsDep, MetricsDep, RecentDep, SignedForm
+from gateway.dependencies import (
+    ConversationsDep,
+    MetricsDep,
+    RecentDep,
+    SettingsDep,
+    SignedForm,
+    StoreDep,
+)
 from gateway.forms import InboundMessageForm, StatusCallbackForm
 from switchboard.contract.addresses import InvalidAddress, to_e164
 
 router = APIRouter()
 log = structlog.get_logger(__name__)
 
+INBOUND_SCOPE = "inbound-message"
+"""The request-key scope of processed inbound ``MessageSid``s."""
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
 
@@ -36,6 +52,8 @@ async def inbound_message(
     conversations: ConversationsDep,
     recent: RecentDep,
     metrics: MetricsDep,
+    store: StoreDep,
+    settings: SettingsDep,
 ) -> Response:
     """An inbound SMS or WhatsApp message: hand it to the conversation, answer at once."""
     started = time.perf_counter()
@@ -48,7 +66,10 @@ async def inbound_message(
     structlog.contextvars.bind_contextvars(
         conversation_id=f"conv-{inbound.customer}", channel=str(inbound.channel)
     )
-    if recent.seen(message.message_sid, token):
+    now = datetime.now(UTC)
+    if recent.seen(message.message_sid, token) or await store.request_key_seen(
+        INBOUND_SCOPE, message.message_sid, now=now
+    ):
         metrics.webhooks.labels("messaging", "duplicate").inc()
         log.info("webhook_duplicate", message_sid=message.message_sid)
         return _twiml_ok()
@@ -59,6 +80,12 @@ async def inbound_message(
         log.error("temporal_unavailable", error=str(exc))
         raise HTTPException(status_code=503, detail="conversation service unavailable") from exc
     recent.add(message.message_sid, token)
+    # After the signal: a retry of a message that never reached the conversation goes through
+    # (two deliveries in between are told apart by the conversation's own processed ids).
+    await store.claim_request_key(
+        INBOUND_SCOPE, message.message_sid, "", now=now,
+        expires_at=now + settings.inbound_dedup_ttl,
+    )  # fmt: skip
     metrics.webhooks.labels("messaging", "accepted").inc()
     metrics.webhook_seconds.labels("messaging").observe(time.perf_counter() - started)
     log.info("message_received", message_sid=message.message_sid, opt_out=message.opt_out_type)

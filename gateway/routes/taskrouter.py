@@ -75,7 +75,7 @@ def _customer_of_task(attributes: str) -> str | None:
         parsed = json.loads(attributes) if attributes else {}
         conversation = parsed.get("conversation_id") if isinstance(parsed, dict) else None
         return customer_of(conversation) if isinstance(conversation, str) else None
-    except (ValueError, InvalidAddress):
+    except (ValueError, RecursionError, InvalidAddress):  # RecursionError: nested too deep
         return None
 
 

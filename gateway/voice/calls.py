@@ -39,3 +39,34 @@ class LiveCalls:
     def ended_reason(self, call_sid: str) -> LegEndReason:
         """How a call that is no longer live ended (``unknown`` if never seen here)."""
         return self._ended.get(call_sid, LegEndReason.UNKNOWN)
+
+
+class RelaySlots:
+    """How many ConversationRelay sockets this process holds at once (``GATEWAY_MAX_CALLS``).
+
+    Every call streams a model's tokens through this process; past the limit a new socket is
+    turned away before it is accepted (and the Voice webhook says the lines are busy), so the
+    calls already up keep their latency.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a gateway must take at least one call")
+        self.limit = limit
+        self.in_use = 0
+
+    @property
+    def full(self) -> bool:
+        """True when no further socket may be accepted now."""
+        return self.in_use >= self.limit
+
+    def take(self) -> bool:
+        """Hold a slot for a new socket; False (nothing held) when all are taken."""
+        if self.full:
+            return False
+        self.in_use += 1
+        return True
+
+    def give_back(self) -> None:
+        """Free the slot of a socket that closed."""
+        self.in_use = max(0, self.in_use - 1)

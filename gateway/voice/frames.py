@@ -118,7 +118,8 @@ def parse_frame(raw: str | bytes) -> InboundFrame | None:
     try:
         return _INBOUND.validate_json(raw)
     except ValidationError as exc:
-        log.warning("relay_frame_skipped", error=exc.errors()[0]["msg"], frame=str(raw)[:200])
+        # The frame itself may be the caller's speech: its size and error only.
+        log.warning("relay_frame_skipped", error=exc.errors()[0]["msg"], size=len(raw))
         return None
 
 

@@ -39,11 +39,17 @@ _RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalS
 
 @dataclass
 class StreamedReply:
-    """What the model said (all of it, as generated) and the tools it asked for."""
+    """What the model said (all of it, as generated) and the tools it asked for.
+
+    ``tokens`` counts the text chunks passed on (so a retry knows whether the caller heard
+    anything); ``usage`` is the model's own count for the request, prompt and completion,
+    from the stream's last chunk — 0 when the stream was cancelled before it.
+    """
 
     text: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
     tokens: int = 0
+    usage: int = 0
 
 
 class _ToolCallParts:
@@ -85,6 +91,8 @@ class ReplyStreamer:
         self._instructions = self._agent.instructions
         self._model = self._agent.model or settings.chat_model
         self._client = client or openai_client(settings)
+        self._ask_usage = True  # until the endpoint refuses ``stream_options``
+        self._max_tokens = settings.llm_max_tokens
 
     async def close(self) -> None:
         """Release the HTTP connections."""
@@ -114,16 +122,24 @@ class ReplyStreamer:
             return await self._demo(chat, on_token)
         messages = [m.to_openai() for m in chat]
         reply = StreamedReply()
-        for delay in (*_RETRY_DELAYS, None):
+        delays = list(_RETRY_DELAYS)
+        while True:
             try:
                 await self._stream_once(messages, plan.tools, reply, on_token)
                 return reply
-            except _RETRYABLE as exc:
-                if reply.tokens or delay is None:
+            except openai.BadRequestError as exc:
+                if not self._ask_usage or "stream_options" not in str(exc):
                     raise
+                # Some compatible servers refuse ``stream_options`` (naming it): from now on
+                # they are asked without it, and their spoken replies' tokens go uncounted.
+                log.warning("voice_llm_usage_refused")
+                self._ask_usage = False
+            except _RETRYABLE as exc:
+                if reply.tokens or not delays:
+                    raise
+                delay = delays.pop(0)
                 log.warning("voice_llm_retry", error=type(exc).__name__, delay=delay)
                 await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
 
     async def _stream_once(
         self,
@@ -133,7 +149,15 @@ class ReplyStreamer:
         on_token: TokenSink,
     ) -> None:
         assert self._client is not None
-        body: dict[str, object] = {"model": self._model, "messages": messages, "stream": True}
+        body: dict[str, object] = {
+            "model": self._model,
+            "messages": messages,
+            "stream": True,
+            "max_tokens": self._max_tokens,  # LLM_MAX_TOKENS, as for text replies
+        }
+        if self._ask_usage:
+            # The usage comes as one more chunk after the last token: the caller never waits.
+            body["stream_options"] = {"include_usage": True}
         if schemas := self._agent.schemas(tools, Channel.VOICE):
             body["tools"] = schemas
         # The client's request path without the per-call walk over typed params that
@@ -155,6 +179,8 @@ class ReplyStreamer:
                         reply.tokens += 1
                         await on_token(token)
                 parts.add(chunk)
+                if chunk.usage is not None:
+                    reply.usage = chunk.usage.total_tokens
         reply.tool_calls = parts.calls()
 
     @staticmethod

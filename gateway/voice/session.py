@@ -10,6 +10,9 @@ heard. The session routes each frame to the part of the call that owns it:
 - ``gateway.voice.keypad`` — keys gathered into one input before they become a prompt;
 - ``gateway.voice.call_actions`` — call actions held until the caller has heard the reply.
 
+Nothing reaches Temporal before ``setup`` is admitted (``gateway.voice.admission``: the
+call's own relay token, our account); a refused ``setup`` closes the socket with 1008.
+
 Frames are read and written as ``gateway.voice.frames`` defines them.
 """
 
@@ -26,6 +29,7 @@ from fastapi import WebSocket
 
 from gateway.conversations import ConversationGateway, TemporalUnavailable
 from gateway.metrics import GatewayMetrics
+from gateway.voice.admission import RelayAdmission
 from gateway.voice.call_actions import CallActions
 from gateway.voice.calls import LiveCalls
 from gateway.voice.frames import (
@@ -52,6 +56,7 @@ log = structlog.get_logger(__name__)
 UNAVAILABLE = "Sorry, we can't take your call right now. Please try again later."
 
 _NORMAL_CLOSE = frozenset({1000, 1001})
+_POLICY_VIOLATION = 1008
 
 
 class RelaySession:
@@ -65,11 +70,13 @@ class RelaySession:
         calls: LiveCalls,
         gateway_queue: str,
         metrics: GatewayMetrics,
+        admission: RelayAdmission,
         *,
         speculate: bool = True,
         knowledge: KnowledgeLookup | None = None,
     ) -> None:
         self._ws = ws
+        self._admission = admission
         self._writer = FrameWriter(ws)
         self._calls = calls
         self._conversations = conversations
@@ -83,6 +90,8 @@ class RelaySession:
         self._actions = CallActions(self._writer)
         self._keypad = KeypadBuffer(self._keyed)
         self._turns: TurnPipeline | None = None  # once the call is attached
+        self.refused: str | None = None
+        """Why ``setup`` was refused admission (the socket is then closed), if it was."""
 
     @property
     def call_sid(self) -> str | None:
@@ -105,6 +114,8 @@ class RelaySession:
                 self._metrics.relay_frames.labels(frame.type if frame else "invalid").inc()
                 if frame is not None:
                     await self._on_frame(frame)
+                if self.refused is not None:
+                    break  # closed: not one more frame from whoever sent that setup
         except Exception:
             log.exception("relay_session_failed", call_sid=self.call_sid)
         finally:
@@ -158,10 +169,16 @@ class RelaySession:
         if self.leg is not None:
             log.info("relay_setup_repeated", call_sid=frame.call_sid)
             return
+        refusal = self._admission.refusal(frame)
+        if refusal is not None:
+            self.refused = refusal
+            with contextlib.suppress(Exception):  # the socket may already be gone
+                await self._ws.close(code=_POLICY_VIOLATION)
+            return
         try:
             customer = to_e164(frame.caller)
         except InvalidAddress:
-            log.warning("relay_caller_unroutable", caller=frame.caller, call_sid=frame.call_sid)
+            log.warning("relay_caller_unroutable", call_sid=frame.call_sid)
             await self._refuse()
             return
         ours = frame.business_number

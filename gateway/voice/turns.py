@@ -34,7 +34,6 @@ from gateway.voice.llm_stream import ReplyStreamer, StreamedReply
 from gateway.voice.speculation import KnownContext, Speculation
 from gateway.voice.turn_knowledge import KnowledgeLookup, with_knowledge
 from switchboard.contract.addresses import conversation_id
-from switchboard.contract.llm import ToolCall
 from switchboard.contract.voice import (
     PromptKind,
     VoiceFollowUp,
@@ -51,6 +50,9 @@ log = structlog.get_logger(__name__)
 SORRY = "Sorry, I'm having trouble right now. Please bear with me and try again."
 REPORT_GRACE_SECONDS = 10.0
 """After a hang-up, how long the turn in hand may take to be recorded by the workflow."""
+MAX_QUEUED_PROMPTS = 4
+"""Prompts that may wait behind the turn in hand: each costs an update and a model request,
+so a caller who keeps talking pushes out the oldest, and the turns answer what came last."""
 _TEMPORAL_FAILURES = (
     TemporalUnavailable,
     WorkflowUpdateFailedError,
@@ -137,7 +139,11 @@ class TurnPipeline:
             self._prefetch = asyncio.create_task(self._prefetch_context())
 
     def queue_prompt(self, text: str, kind: PromptKind, lang: str | None = None) -> None:
-        """Queue what the caller said (or keyed) as the next turn."""
+        """Queue what the caller said (or keyed) as the next turn.
+
+        At most ``MAX_QUEUED_PROMPTS`` wait: a prompt over the cap pushes out the oldest
+        waiting one, which is never planned, answered or recorded (logged and counted).
+        """
         prompt = VoicePrompt(
             call_sid=self._leg.call_sid,
             text=text,
@@ -145,6 +151,11 @@ class TurnPipeline:
             lang=lang,
             received_at=datetime.now(UTC),
         )
+        if self._prompts.qsize() >= MAX_QUEUED_PROMPTS:
+            dropped = self._prompts.get_nowait().prompt
+            self._metrics.voice_turns.labels("dropped").inc()
+            # Its kind and size only: the words are the caller's.
+            log.warning("voice_prompt_dropped", kind=dropped.kind, size=len(dropped.text))
         self._prompts.put_nowait(
             _Turn(prompt=prompt, prompt_id=uuid.uuid4().hex, received=time.perf_counter())
         )
@@ -225,16 +236,18 @@ class TurnPipeline:
         self, turn: _Turn, plan: VoiceTurnPlan, speculation: Speculation | None, rounds: int
     ) -> VoiceFollowUp | None:
         """Speak one generation and tell the workflow; None if it could not be told."""
-        tool_calls, failed = await self._speak(turn, plan, speculation)
+        streamed, failed = await self._speak(turn, plan, speculation)
         turn.stage = _Stage.REPORTING
+        heard_whole = turn.heard is None and not self._writer.closed
         outcome = VoiceOutcome(
             call_sid=self._leg.call_sid,
             turn=plan.turn,
             text=turn.text,
             interrupted=turn.heard is not None,
             heard=turn.heard,
-            tool_calls=tool_calls if turn.heard is None and not self._writer.closed else [],
+            tool_calls=streamed.tool_calls if heard_whole else [],
             failed=failed,
+            tokens=streamed.usage,
         )
         report_id = f"{turn.prompt_id}-reply" + (f"-{rounds}" if rounds else "")
         try:
@@ -304,8 +317,8 @@ class TurnPipeline:
 
     async def _speak(
         self, turn: _Turn, plan: VoiceTurnPlan, speculation: Speculation | None
-    ) -> tuple[list[ToolCall], bool]:
-        """Stream the reply into the socket; returns the tool calls and whether it failed."""
+    ) -> tuple[StreamedReply, bool]:
+        """Stream the reply into the socket; returns what the model gave and whether it failed."""
         turn.number = plan.turn
         turn.stage = _Stage.STREAMING
 
@@ -325,10 +338,9 @@ class TurnPipeline:
             turn.stream = asyncio.create_task(
                 self._streamer.stream(conversation_id(self._leg.customer), plan, on_token)
             )
-        tool_calls: list[ToolCall] = []
-        failed = False
+        streamed, failed = StreamedReply(), False
         try:
-            tool_calls = (await turn.stream).tool_calls
+            streamed = await turn.stream
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -341,7 +353,7 @@ class TurnPipeline:
                 await self._writer.send(text_json(SORRY))
         if turn.heard is None:  # an interrupt closed the cycle already
             await self._writer.send(text_json("", last=True))
-        return tool_calls, failed
+        return streamed, failed
 
     def _first_token(self, turn: _Turn, plan: VoiceTurnPlan, *, speculative: bool) -> None:
         """Measure the turn: the caller waited from the prompt until now."""

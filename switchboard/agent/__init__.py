@@ -16,7 +16,9 @@ the workflow times and retries it. ``AGENT=module:attribute`` picks the agent::
     agent = Agent(name="acme", instructions="You are Acme's assistant.", tools=[store_hours])
 
 Module map: ``definition`` (Agent), ``function_tool`` (@tool), ``http_tool`` (HttpTool),
-``context`` (ToolContext, ToolError), ``loading`` (load_agent, TOOLS_FILE).
+``http_body`` (an HTTP tool's response, read up to a byte cap), ``http_client`` (the tools'
+HTTP client, without cookies), ``context`` (ToolContext, ToolError), ``loading``
+(load_agent, TOOLS_FILE).
 """
 
 from switchboard.agent.context import BoundCall, ToolContext, ToolError
@@ -29,6 +31,7 @@ from switchboard.agent.definition import (
     AgentVoice,
 )
 from switchboard.agent.function_tool import FunctionTool, tool
+from switchboard.agent.http_client import tool_http_client
 from switchboard.agent.http_tool import HttpTool
 from switchboard.agent.loading import (
     AgentConfigError,
@@ -56,4 +59,5 @@ __all__ = [
     "load_agent",
     "load_tools_file",
     "tool",
+    "tool_http_client",
 ]

@@ -1,4 +1,4 @@
-"""What a running tool can know and say: its ``ToolContext``, and ``ToolError``."""
+"""What a running tool can know and say: ``ToolContext``, ``ToolError``, ``MAX_RESULT_CHARS``."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class ToolContext:
     call_id: str
     """The model's id for this tool call (stable across retries: an idempotency key)."""
     http: httpx.AsyncClient
-    """The worker's shared HTTP client."""
+    """The tools' HTTP client, shared by every customer's calls: it keeps no cookies."""
     memory: MemoryStore | None = None
     """The memory store, when the worker has one."""
 
@@ -40,6 +40,9 @@ class ToolContext:
             return None
         return await self.memory.get_profile(self.customer)
 
+
+MAX_RESULT_CHARS = 4000
+"""A result longer than this is cut: it goes into the prompt and the workflow's history."""
 
 BoundCall = Callable[[ToolContext], Awaitable[object]]
 """A tool call with validated arguments, waiting only for its context."""

@@ -16,6 +16,7 @@ from switchboard.contract.conversation import HANDOFF_MESSAGE, HANDOFF_TIMEOUT_M
 from switchboard.contract.tools import ToolPolicy
 
 if TYPE_CHECKING:  # at run time only names are read: no import cycle with intelligence
+    from switchboard.contract.rules import IntelligenceRule
     from switchboard.intelligence.operator import Operator
 
 DEFAULT_HANDOFF_MESSAGE = HANDOFF_MESSAGE
@@ -71,7 +72,7 @@ class Agent:
 
     Raises:
         ValueError: two tools share a name, a tool takes a built-in tool's name, or two
-            operators share a name.
+            operators (or two rules) share a name.
     """
 
     name: str
@@ -89,6 +90,8 @@ class Agent:
     """What the customer is told when no person picks up in time."""
     operators: Sequence[Operator] = ()
     """Conversation-intelligence operators of the agent's own, beside the built-ins."""
+    rules: Sequence[IntelligenceRule] = ()
+    """Rules that act on operators' results (``switchboard.contract.rules``)."""
     _by_name: dict[str, AgentTool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +111,10 @@ class Agent:
                 raise ValueError(f"agent {self.name!r}: two operators are named {operator.name!r}")
             operator_names.add(operator.name)
         object.__setattr__(self, "operators", tuple(self.operators))
+        rule_names = [rule.name for rule in self.rules]
+        if duplicates := sorted({name for name in rule_names if rule_names.count(name) > 1}):
+            raise ValueError(f"agent {self.name!r}: two rules are named {duplicates[0]!r}")
+        object.__setattr__(self, "rules", tuple(self.rules))
         object.__setattr__(self, "_by_name", by_name)
 
     def get_tool(self, name: str) -> AgentTool | None:

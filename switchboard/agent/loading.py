@@ -9,8 +9,9 @@ Both are read at start-up, and anything wrong with them stops the process with o
     [[tools]]
     name = "order_status"
     description = "Where an order is."
-    url = "https://api.example.com/orders/{order_id}"
+    url = "https://api.example.com/customers/{customer}/orders/{order_id}"
     auth_env = "ORDERS_API_TOKEN"   # sends "Authorization: Bearer $ORDERS_API_TOKEN"
+    customer_header = "X-Customer"  # the caller's number, also what {customer} holds
     parameters = { type = "object", required = ["order_id"], properties = { order_id = { type = "string" } } }
 """  # noqa: E501
 

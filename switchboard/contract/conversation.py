@@ -113,6 +113,8 @@ HANDOFF_TIMEOUT_MESSAGE = (
     "Tell me a time that suits you."
 )
 """What the customer is told when no human took the conversation in time."""
+RATE_LIMIT_MESSAGE = "You're sending messages faster than we can answer; we'll get to them shortly."
+"""What a customer writing faster than ``CUSTOMER_RATE_LIMIT`` is told (once a minute at most)."""
 
 
 class ConversationConfig(BaseModel):
@@ -142,6 +144,31 @@ class ConversationConfig(BaseModel):
     intelligence: IntelligencePolicy = Field(
         default_factory=IntelligencePolicy, description="the operators this run asks for"
     )
+    history_tokens: int = Field(
+        default=6000, description="LLM_HISTORY_TOKENS: the model sees the newest lines that fit"
+    )
+    run_transcript_lines: int = Field(
+        default=200,
+        description="a run continues as new once its transcript is this much longer than "
+        "max_transcript_entries (what a run carries)",
+    )
+    rate_per_minute: float = Field(
+        default=20.0, description="CUSTOMER_RATE_LIMIT: texts a minute answered one by one; 0: off"
+    )
+    rate_burst: int = Field(default=10, description="CUSTOMER_RATE_BURST: texts at once")
+    rate_limit_message: str = RATE_LIMIT_MESSAGE
+
+
+class RateBucket(BaseModel):
+    """The customer's token bucket (``CUSTOMER_RATE_LIMIT``): one token per text answered."""
+
+    tokens: float | None = Field(default=None, description="None: full (the burst)")
+    at: datetime | None = Field(default=None, description="when ``tokens`` was last counted")
+    held: bool = Field(
+        default=False, description="pending texts came over the limit: the next turn waits"
+    )
+    notice_at: datetime | None = Field(default=None, description="the latest slow-down notice")
+    notices: int = Field(default=0, description="slow-down notices sent (their send keys)")
 
 
 class ConversationState(BaseModel):
@@ -181,6 +208,17 @@ class ConversationState(BaseModel):
     do_not_contact: bool = Field(
         default=False, description="the customer asked never to be contacted: no outbound"
     )
+    rules_fired: dict[str, int] = Field(
+        default_factory=dict,
+        description="intelligence rules that fired: the customer turn each last fired on",
+    )
+    tags: list[str] = Field(default_factory=list, description="labels rules gave the conversation")
+    model_tokens: int = Field(
+        default=0,
+        description="tokens of the conversation's own model calls: replies (text and voice), "
+        "openings, handoff summaries; operators count theirs in their results",
+    )
+    rate: RateBucket = Field(default_factory=RateBucket, description="the customer's rate")
 
 
 class ConversationInput(BaseModel):
@@ -206,3 +244,4 @@ class ConversationView(BaseModel):
     delivery_failures: list[DeliveryFailure]
     handoff: HandoffState | None = None
     callbacks: list[ScheduledCallback] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description="labels rules gave it")

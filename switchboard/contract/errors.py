@@ -18,8 +18,13 @@ Workflows branch on these strings, never on message text::
     │                             looked up by its handoff key before it is created again
     ├── HandoffWebhookRejected    non-retryable: HANDOFF_WEBHOOK_URL answered 4xx other than
     │                             408/429 (or a redirect), or the URL is unusable
-    └── HandoffWebhookUnavailable retryable: 408, 429, 5xx, connection errors (delivery is at
-                                  least once; receivers dedupe on X-Switchboard-Idempotency-Key)
+    ├── HandoffWebhookUnavailable retryable: 408, 429, 5xx, connection errors (delivery is at
+    │                             least once; receivers dedupe on X-Switchboard-Idempotency-Key)
+    ├── RuleWebhookRejected       non-retryable: a rule's webhook URL answered 4xx other than
+    │                             408/429 (or a redirect), the URL is unusable, or no
+    │                             INTELLIGENCE_WEBHOOK_SECRET signs it
+    └── RuleWebhookUnavailable    retryable: 408, 429, 5xx, connection errors (at least once,
+                                  like the handoff webhook)
 
 The Twilio and TaskRouter types are assigned in one place,
 ``switchboard.twilio.failures.classify_twilio_error``, which says why for each rule; the
@@ -38,6 +43,8 @@ TASKROUTER_REJECTED = "TaskRouterRejected"
 TASKROUTER_UNAVAILABLE = "TaskRouterUnavailable"
 HANDOFF_WEBHOOK_REJECTED = "HandoffWebhookRejected"
 HANDOFF_WEBHOOK_UNAVAILABLE = "HandoffWebhookUnavailable"
+RULE_WEBHOOK_REJECTED = "RuleWebhookRejected"
+RULE_WEBHOOK_UNAVAILABLE = "RuleWebhookUnavailable"
 
 TWILIO_OPTED_OUT = 21610
 TWILIO_INVALID_NUMBER = 21211

@@ -64,7 +64,11 @@ class PackageLine(BaseModel):
 
 
 class HandoffPackage(BaseModel):
-    """What a human receives: the conversation's context, whatever the target."""
+    """What a human receives: the conversation's context, whatever the target.
+
+    ``tokens`` travels only back to the workflow, which counts it for insights; a human's
+    side gets ``delivered()``, without it.
+    """
 
     conversation_id: str
     customer: str
@@ -73,10 +77,19 @@ class HandoffPackage(BaseModel):
     summary: str
     profile: dict[str, Any] = Field(default_factory=dict)
     transcript: list[PackageLine] = Field(default_factory=list)
+    tokens: int = Field(default=0, description="what the summary's model call used")
+
+    def delivered(self) -> dict[str, Any]:
+        """The package as a human's side receives it (JSON-ready)."""
+        return self.model_dump(mode="json", exclude=_KEPT_BACK)
+
+    def delivered_json(self) -> bytes:
+        """``delivered()`` as the webhook's body."""
+        return self.model_dump_json(exclude=_KEPT_BACK).encode()
 
     def task_attributes(self) -> dict[str, Any]:
         """TaskRouter task attributes: the package plus what Flex reads (name, from, type)."""
-        attributes = self.model_dump(mode="json")
+        attributes = self.delivered()
         attributes.update(
             name=self.profile.get("traits", {}).get("name") or self.customer,
             channelType=_FLEX_CHANNEL_TYPES[self.channel],
@@ -98,6 +111,7 @@ class HandoffPackage(BaseModel):
         )
 
 
+_KEPT_BACK = {"tokens"}  # the workflow's accounting, not the human's business
 _FLEX_CHANNEL_TYPES = {Channel.VOICE: "voice", Channel.SMS: "sms", Channel.WHATSAPP: "whatsapp"}
 
 

@@ -60,3 +60,6 @@ class LLMReply(BaseModel):
     model: str
     demo: bool = False
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    tokens: int = Field(
+        default=0, description="the model's usage, prompt and completion (0: none reported)"
+    )

@@ -93,6 +93,21 @@ START_OUTBOUND_ACTIVITY = "start_outbound"
 
 ANALYZE_CONVERSATION_ACTIVITY = "analyze_conversation"
 """Runs language operators over a conversation and stores each result once."""
+POST_RULE_WEBHOOK_ACTIVITY = "post_rule_webhook"
+"""POSTs a fired intelligence rule's signed webhook (at least once, one idempotency key)."""
+COUNT_STORED_RUNS_ACTIVITY = "count_stored_runs"
+"""How many stored conversation runs a re-analysis selects."""
+LIST_STORED_RUNS_ACTIVITY = "list_stored_runs"
+"""The next page of stored conversation runs a re-analysis selects."""
+REANALYZE_BATCH_ACTIVITY = "reanalyze_batch"
+"""Runs operators again over a batch of stored conversations and stores the results."""
+
+# --- ReanalysisWorkflow (on the intelligence task queue) -------------------------------------
+
+REANALYSIS_WORKFLOW = "ReanalysisWorkflow"
+REANALYSIS_ID_PREFIX = "reanalysis-"
+"""A re-analysis's workflow id is this prefix and its id."""
+REANALYSIS_PROGRESS_QUERY = "progress"
 
 # --- activities on a gateway's own task queue -----------------------------------------------
 

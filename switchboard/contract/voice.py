@@ -103,6 +103,11 @@ class VoiceOutcome(BaseModel):
     heard: str | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
     failed: bool = False
+    tokens: int = Field(
+        default=0,
+        description="the model's usage, prompt and completion; 0 when the stream was cut "
+        "before its last chunk (an interruption) or the model reports none",
+    )
 
 
 class VoiceAction(BaseModel):

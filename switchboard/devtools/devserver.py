@@ -63,6 +63,8 @@ class DevServer:
     extra_args: list[str] = field(default_factory=list)
     log_file: Path | None = None
     search_attributes: bool = True
+    ui_codec_endpoint: str | None = None
+    """Where the Web UI sends payloads to be decoded (the gateway's ``/codec``), if anywhere."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -83,6 +85,8 @@ class DevServer:
             cmd.append("--headless")
         else:
             cmd += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
+            if self.ui_codec_endpoint is not None:
+                cmd += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
             cmd += ["--db-filename", str(self.db_file)]

@@ -3,6 +3,10 @@
 Starts a Temporal dev server (state in ``.data/temporal.db``, Web UI on :8233) unless one
 already answers at ``TEMPORAL_ADDRESS``, then one worker and the gateway as child processes.
 Ctrl-C stops all three, gateway first so no webhook is accepted without a worker behind it.
+
+Payloads are encrypted here too: without ``PAYLOAD_ENCRYPTION_KEYS`` a key is made once in
+``.data/payload-keys`` (readable by its owner only) and used from then on, and the UI is
+started with the gateway's ``/codec`` as its codec endpoint, so it shows them decrypted.
 """
 
 from __future__ import annotations
@@ -22,9 +26,29 @@ from temporalio.client import Client
 from switchboard.devtools.devserver import DevServer, detach_and_die_with_parent
 from switchboard.runtime.config import get_settings
 from switchboard.runtime.logging import configure_logging
+from switchboard.runtime.payload_keys import VARIABLE, new_key_setting, parse_keys
 
 log = structlog.get_logger("switchboard.devtools.run")
 DATA = Path(".data")
+KEYS_FILE = DATA / "payload-keys"
+
+
+def local_payload_keys(path: Path) -> str:
+    """The local master key: made once in ``path`` (mode 0600), then read from it.
+
+    Raises:
+        PayloadKeyError: the file holds something other than a key setting.
+    """
+    if not path.exists():
+        # O_EXCL: two ``make run`` starting at once cannot each write a different key.
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(new_key_setting("local1") + "\n")
+            log.info("payload_key_created", file=str(path))
+    value = path.read_text().strip()
+    parse_keys(value)
+    return value
 
 
 async def _temporal_answers(address: str) -> bool:
@@ -69,8 +93,13 @@ def _stop(process: subprocess.Popen[bytes], name: str) -> None:
 async def main() -> None:
     """Bring the stack up, print where everything is, and wait for Ctrl-C."""
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(
+        settings.log_level, settings.log_format, mask_numbers=settings.log_mask_numbers
+    )
     DATA.mkdir(exist_ok=True)  # noqa: ASYNC240 - once, at start-up
+    if settings.master_keys is None:
+        # The worker and gateway inherit it (they are spawned with this environment).
+        os.environ[VARIABLE] = local_payload_keys(KEYS_FILE)
     server: DevServer | None = None
     if not await _temporal_answers(settings.temporal_address):
         host, _, port = settings.temporal_address.rpartition(":")
@@ -79,6 +108,8 @@ async def main() -> None:
             port=int(port),
             db_file=DATA / "temporal.db",
             log_file=DATA / "temporal.log",
+            ui_codec_endpoint=f"http://{_browser_host(settings.gateway_host)}:"
+            f"{settings.gateway_port}/codec",
         )
         log.info("temporal_starting", address=server.address, db=str(server.db_file))
         await server.start()
@@ -105,6 +136,11 @@ async def main() -> None:
         _stop(worker, "worker")
         if server is not None:
             server.stop()
+
+
+def _browser_host(host: str) -> str:
+    # A browser cannot call a wildcard address: the gateway is on this machine's loopback too.
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
 def _banner(gateway: str, sandbox: bool, llm: bool, own_temporal: bool) -> None:

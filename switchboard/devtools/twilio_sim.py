@@ -118,12 +118,28 @@ def incoming_call_form(
     }
 
 
-def relay_url_of(twiml: str) -> str:
-    """The ``url`` of the ``<ConversationRelay>`` in a TwiML document."""
+def _relay_noun(twiml: str) -> ElementTree.Element:
     noun = ElementTree.fromstring(twiml).find("./Connect/ConversationRelay")
     if noun is None or "url" not in noun.attrib:
         raise ValueError(f"no <Connect><ConversationRelay url=…> in {twiml[:200]!r}")
-    return noun.attrib["url"]
+    return noun
+
+
+def relay_url_of(twiml: str) -> str:
+    """The ``url`` of the ``<ConversationRelay>`` in a TwiML document."""
+    return _relay_noun(twiml).attrib["url"]
+
+
+def relay_parameters_of(twiml: str) -> dict[str, str]:
+    """The ``<Parameter name value>`` children of the ``<ConversationRelay>``.
+
+    Twilio hands them to the socket in ``setup.customParameters`` (the relay token too).
+    """
+    return {
+        child.attrib["name"]: child.attrib.get("value", "")
+        for child in _relay_noun(twiml).findall("./Parameter")
+        if "name" in child.attrib
+    }
 
 
 def setup_frame(
@@ -133,8 +149,12 @@ def setup_frame(
     *,
     account_sid: str = "AC" + "0" * 32,
     direction: str = "inbound",
+    custom_parameters: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
-    """The ``setup`` message ConversationRelay sends first on a new socket."""
+    """The ``setup`` message ConversationRelay sends first on a new socket.
+
+    ``custom_parameters`` are the TwiML's ``<Parameter>`` values (``relay_parameters_of``).
+    """
     inbound = direction == "inbound"
     return {
         "type": "setup",
@@ -149,7 +169,7 @@ def setup_frame(
         "callerName": "",
         "direction": direction,
         "callStatus": "RINGING" if inbound else "IN-PROGRESS",
-        "customParameters": {},
+        "customParameters": dict(custom_parameters or {}),
     }
 
 
@@ -192,14 +212,18 @@ class RelayCall:
         """Open the signed socket a ``<Connect><ConversationRelay>`` document names.
 
         ``caller`` is the customer; on an outbound call (``direction="outbound-api"``) the
-        setup names the business as ``from``.
+        setup names the business as ``from``. The document's ``<Parameter>`` values (the
+        call's relay token among them) go into the setup's ``customParameters``.
         """
         url = relay_url_of(twiml)
         ws = await connect(url, additional_headers={"X-Twilio-Signature": webhooks.sign_url(url)})
         call = cls(ws, call_sid)
         await call.send(
-            setup_frame(caller, business, call_sid, account_sid=account_sid, direction=direction)
-        )
+            setup_frame(
+                caller, business, call_sid, account_sid=account_sid, direction=direction,
+                custom_parameters=relay_parameters_of(twiml),
+            )
+        )  # fmt: skip
         return call
 
     async def send(self, frame: dict[str, object] | str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 
@@ -23,13 +23,15 @@ from switchboard.contract.intelligence import (
     InsightsQuery,
     OperatorResult,
 )
+from switchboard.contract.reanalysis import RunCursor, RunSelection, StoredRun
 from switchboard.insights import InsightsRows, compute
-from switchboard.memory import text_search
+from switchboard.memory import text_search, tombstones
 from switchboard.memory.chunking import Chunk, chunk_text
 from switchboard.memory.embeddings import Embedder, VectorIndex, to_bytes
 from switchboard.memory.models import (
     ConversationRecord,
     DocumentIn,
+    FactLabels,
     IngestResult,
     KnowledgeHit,
     NewObservation,
@@ -37,10 +39,13 @@ from switchboard.memory.models import (
     Profile,
     Recall,
     RecallQuery,
+    StoredDataKey,
     TraitValue,
+    TranscriptLine,
 )
 from switchboard.memory.sides import (
     InsightsSide,
+    KeySide,
     KnowledgeSide,
     ProfileParts,
     ProfileSide,
@@ -73,6 +78,7 @@ class SqlStore(MemoryStore):
         profiles: The backend's profile side.
         knowledge: The backend's knowledge side.
         insights: The backend's insights side.
+        keys: The backend's payload data keys.
     """
 
     def __init__(
@@ -81,11 +87,13 @@ class SqlStore(MemoryStore):
         profiles: ProfileSide,
         knowledge: KnowledgeSide,
         insights: InsightsSide,
+        keys: KeySide,
     ) -> None:
         self._embedder = embedder
         self._profiles = profiles
         self._knowledge = knowledge
         self._insights = insights
+        self._keys = keys
         self._vectors = VectorIndex()
         self._counts: dict[str, int] = {}  # chunks per term, at ``_counts_revision``
         self._counts_revision: str | None = None
@@ -96,36 +104,113 @@ class SqlStore(MemoryStore):
         """The customer an address belongs to (see ``MemoryStore.resolve``)."""
         return await self._profiles.resolve(address)
 
-    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> None:
-        """Attach an address to a customer (moving it from another profile if need be)."""
-        await self._profiles.add_identifier(customer, address, at=at)
+    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> bool:
+        """Attach an address to a customer unless another profile holds it (see ``MemoryStore``)."""
+        forgotten = await self._forgotten(customer)
+        if not tombstones.after(forgotten, at):
+            return False
+        added = await self._profiles.add_identifier(customer, address, at=at)
+        await self._settle(customer, forgotten)
+        return added
 
     async def set_trait(
         self, customer: str, name: str, value: TraitValue, *, source: str, at: datetime
     ) -> None:
-        """Set a trait unless a newer value is stored."""
-        await self._profiles.set_trait(customer, name, value, source=source, at=at)
+        """Set a trait unless a newer value is stored (or the customer was forgotten since)."""
+        forgotten = await self._forgotten(customer)
+        if tombstones.after(forgotten, at):
+            await self._profiles.set_trait(customer, name, value, source=source, at=at)
+            await self._settle(customer, forgotten)
 
     async def add_observation(self, customer: str, observation: NewObservation) -> bool:
-        """Store an observation once per key."""
-        return await self._profiles.add_observation(customer, observation)
+        """Store an observation once per key (not one from before a forget)."""
+        forgotten = await self._forgotten(customer)
+        if not tombstones.after(forgotten, observation.at):
+            return False
+        added = await self._profiles.add_observation(customer, observation)
+        await self._settle(customer, forgotten)
+        return added
 
     async def save_conversation(self, record: ConversationRecord) -> bool:
-        """Store a closed run once: summary, transcript, and the addresses it used."""
-        return await self._profiles.save_conversation(record)
+        """Store a closed run once: summary, transcript, and the addresses it used.
+
+        After a forget, only what was said after it (``switchboard.memory.tombstones``).
+        """
+        forgotten = await self._forgotten(record.customer)
+        kept = tombstones.surviving(record, forgotten)
+        if kept is None:
+            return False
+        saved = await self._profiles.save_conversation(kept)
+        await self._settle(record.customer, forgotten)
+        return saved
+
+    async def _forgotten(self, customer: str) -> datetime | None:
+        try:
+            number = to_e164(customer)
+        except InvalidAddress:
+            return None
+        return await self._keys.forgotten_at(tombstones.customer_hash(number))
+
+    async def _settle(self, customer: str, before: datetime | None) -> None:
+        """A forget that landed while we wrote: delete again, so it has the last word."""
+        if await self._forgotten(customer) != before:
+            await self._erase(to_e164(customer))
+
+    async def _recently_forgotten(self, customer: str) -> bool:
+        forgotten = await self._forgotten(customer)
+        return forgotten is not None and datetime.now(UTC) - forgotten < tombstones.DERIVED_QUIET
 
     async def get_profile(self, customer: str, *, limit: int = 50) -> Profile | None:
         """The whole profile, newest observations and summaries first."""
         return await self._profiles.get_profile(customer, limit=limit)
 
     async def forget(self, customer: str) -> bool:
-        """Delete the profile (the rest cascades), and the customer's results and facts."""
+        """Delete the profile (the rest cascades), results, facts and payload data keys.
+
+        Without their data keys, the customer's payloads in Temporal cannot be read.
+        """
         try:
             number = to_e164(customer)
         except InvalidAddress:
             return False
+        # The tombstone first: a write already on its way then cannot bring anything back.
+        await self._keys.add_tombstone(tombstones.customer_hash(number), datetime.now(UTC))
+        return await self._erase(number)
+
+    async def _erase(self, number: str) -> bool:
         derived = await self._insights.forget(number)
-        return await self._profiles.forget(number) or derived
+        keys = await self._keys.forget(number)
+        return await self._profiles.forget(number) or derived or keys
+
+    # --- payload data keys ----------------------------------------------------------------
+
+    async def claim_request_key(
+        self, scope: str, key: str, digest: str, *, now: datetime, expires_at: datetime
+    ) -> str | None:
+        """Record (scope, key) unless a live record exists (see ``MemoryStore``)."""
+        return await self._keys.claim_request_key(
+            scope, key, digest, now=now, expires_at=expires_at
+        )
+
+    async def release_request_key(self, scope: str, key: str) -> None:
+        """Forget a claim whose request was not carried out."""
+        await self._keys.release_request_key(scope, key)
+
+    async def request_key_seen(self, scope: str, key: str, *, now: datetime) -> bool:
+        """Whether a live record of (scope, key) exists."""
+        return await self._keys.request_key_seen(scope, key, now=now)
+
+    async def latest_data_key(self, scope: str) -> StoredDataKey | None:
+        """The newest data key of ``scope`` (see ``MemoryStore.latest_data_key``)."""
+        return await self._keys.latest_data_key(scope)
+
+    async def data_key(self, key_id: str) -> StoredDataKey | None:
+        """The data key with this id."""
+        return await self._keys.data_key(key_id)
+
+    async def add_data_key(self, key: StoredDataKey) -> None:
+        """Store a new data key."""
+        await self._keys.add_data_key(key)
 
     async def delete_document(self, name: str) -> bool:
         """Remove a document and its chunks."""
@@ -138,17 +223,23 @@ class SqlStore(MemoryStore):
     # --- conversation intelligence --------------------------------------------------------
 
     async def save_operator_results(self, results: Sequence[OperatorResult]) -> None:
-        """Store results once each (see ``MemoryStore.save_operator_results``)."""
-        if results:
-            await self._insights.save_operator_results(unique_results(results))
+        """Store results once each (see ``MemoryStore.save_operator_results``).
+
+        Not those of a customer forgotten within the hour (``switchboard.memory.tombstones``).
+        """
+        quiet = {c for c in {r.customer for r in results} if await self._recently_forgotten(c)}
+        kept = [r for r in results if r.customer not in quiet]
+        if kept:
+            await self._insights.save_operator_results(unique_results(kept))
 
     async def operator_results(self, conversation_id: str) -> list[OperatorResult]:
         """The results of the conversation's latest run, oldest first."""
         return await self._insights.operator_results(conversation_id)
 
     async def save_conversation_facts(self, facts: ConversationFacts) -> None:
-        """Store a closed run's facts, one row per (conversation, run)."""
-        await self._insights.save_conversation_facts(facts)
+        """Store a closed run's facts, one row per (conversation, run) (see the results)."""
+        if not await self._recently_forgotten(facts.customer):
+            await self._insights.save_conversation_facts(facts)
 
     async def insights(self, query: InsightsQuery) -> Insights:
         """Aggregates over the runs that started in the range (``switchboard.insights``)."""
@@ -156,6 +247,35 @@ class SqlStore(MemoryStore):
 
     async def _insights_rows(self, query: InsightsQuery) -> InsightsRows:
         return await self._insights.insights_rows(query)
+
+    # --- re-analysis ----------------------------------------------------------------------
+
+    async def count_stored_runs(self, selection: RunSelection) -> int:
+        """How many stored runs ``selection`` picks (its ``limit`` applied)."""
+        return await self._insights.count_stored_runs(selection)
+
+    async def stored_runs(
+        self, selection: RunSelection, after: RunCursor | None, limit: int
+    ) -> list[StoredRun]:
+        """A page of stored runs in (closed_at, run id) order (see ``MemoryStore``)."""
+        return await self._insights.stored_runs(selection, after, limit)
+
+    async def stored_transcripts(self, run_ids: Sequence[str]) -> dict[str, list[TranscriptLine]]:
+        """The stored transcripts of ``run_ids`` (a forgotten run is absent)."""
+        return await self._insights.stored_transcripts(run_ids) if run_ids else {}
+
+    async def analysed(
+        self, runs: Sequence[StoredRun], versions: dict[str, str]
+    ) -> set[tuple[str, str]]:
+        """The (run id, operator) pairs holding a result of the operator's given version."""
+        if not runs or not versions:
+            return set()
+        return await self._insights.analysed(runs, versions)
+
+    async def relabel_facts(self, run: StoredRun, labels: FactLabels) -> None:
+        """Set the labels of a run's stored facts that ``labels`` holds."""
+        if labels.any():
+            await self._insights.relabel_facts(run, labels)
 
     # --- primitives (methods, so ``benchmarks/memory.py`` can time and call them) ---------
 

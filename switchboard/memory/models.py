@@ -56,6 +56,19 @@ class TranscriptLine(BaseModel):
     at: datetime
 
 
+class FactLabels(BaseModel):
+    """Labels of a run's facts that a re-analysis found (None: leave the stored one)."""
+
+    sentiment: str | None = None
+    topic: str | None = None
+    outcome: str | None = None
+    resolved: bool | None = None
+
+    def any(self) -> bool:
+        """Whether there is anything to set."""
+        return any(v is not None for v in self.model_dump().values())
+
+
 class ConversationRecord(BaseModel):
     """A closed conversation run: its summary and transcript, written once per run."""
 
@@ -194,3 +207,18 @@ class CloseRecordRequest(BaseModel):
     redact_pii: bool = Field(
         default=False, description="the pii operator is on: personal data is redacted first"
     )
+
+
+class StoredDataKey(BaseModel):
+    """A payload data key as stored: wrapped by a master key, never in the clear.
+
+    ``scope`` is the customer's E.164 number, or ``shared`` for workflows that name no
+    customer; forgetting the customer deletes their rows, and with them every payload the
+    keys encrypted becomes unreadable (``switchboard.runtime.data_keys``).
+    """
+
+    key_id: str
+    scope: str
+    master_key_id: str
+    wrapped: bytes
+    created_at: datetime

@@ -15,20 +15,24 @@ from typing import Protocol
 
 from switchboard.contract.addresses import InvalidAddress, to_e164
 from switchboard.contract.intelligence import ConversationFacts, InsightsQuery, OperatorResult
+from switchboard.contract.reanalysis import RunCursor, RunSelection, StoredRun
 from switchboard.insights import InsightsRows
 from switchboard.memory.chunking import Chunk
 from switchboard.memory.models import (
     ConversationRecord,
     DocumentIn,
+    FactLabels,
     KnowledgeHit,
     NewObservation,
     Observation,
     PastLine,
     Profile,
     RecallQuery,
+    StoredDataKey,
     Summary,
     Trait,
     TraitValue,
+    TranscriptLine,
 )
 
 
@@ -63,8 +67,8 @@ class ProfileSide(Protocol):
     async def resolve(self, address: str) -> str | None:
         """The customer an address belongs to (see ``MemoryStore.resolve``)."""
 
-    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> None:
-        """Attach an address to a customer (moving it from another profile if need be)."""
+    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> bool:
+        """Attach an address to a customer unless another profile holds it (see ``MemoryStore``)."""
 
     async def set_trait(
         self, customer: str, name: str, value: TraitValue, *, source: str, at: datetime
@@ -171,3 +175,55 @@ class InsightsSide(Protocol):
 
     async def forget(self, customer: str) -> bool:
         """Delete the customer's results and facts (False: there were none)."""
+
+    async def count_stored_runs(self, selection: RunSelection) -> int:
+        """How many stored runs ``selection`` picks (its limit applied)."""
+
+    async def stored_runs(
+        self, selection: RunSelection, after: RunCursor | None, limit: int
+    ) -> list[StoredRun]:
+        """A page of stored runs in (closed_at, run id) order, after ``after``."""
+
+    async def stored_transcripts(self, run_ids: Sequence[str]) -> dict[str, list[TranscriptLine]]:
+        """The stored transcripts of ``run_ids``."""
+
+    async def analysed(
+        self, runs: Sequence[StoredRun], versions: dict[str, str]
+    ) -> set[tuple[str, str]]:
+        """The (run id, operator) pairs holding a result of the operator's given version."""
+
+    async def relabel_facts(self, run: StoredRun, labels: FactLabels) -> None:
+        """Set the given labels of a run's stored facts."""
+
+
+class KeySide(Protocol):
+    """A backend's payload data keys (``switchboard.runtime.data_keys``), wrapped."""
+
+    async def latest_data_key(self, scope: str) -> StoredDataKey | None:
+        """The newest data key of ``scope`` (a customer's number, or ``shared``)."""
+
+    async def data_key(self, key_id: str) -> StoredDataKey | None:
+        """The data key with this id."""
+
+    async def add_data_key(self, key: StoredDataKey) -> None:
+        """Store a new data key."""
+
+    async def claim_request_key(
+        self, scope: str, key: str, digest: str, *, now: datetime, expires_at: datetime
+    ) -> str | None:
+        """Record the key unless a live record exists; that record's digest, else None."""
+
+    async def release_request_key(self, scope: str, key: str) -> None:
+        """Forget a claim whose request was not carried out."""
+
+    async def request_key_seen(self, scope: str, key: str, *, now: datetime) -> bool:
+        """Whether a live record of the key exists."""
+
+    async def forgotten_at(self, customer_hash: str) -> datetime | None:
+        """When the customer with this hash was last forgotten (None: never)."""
+
+    async def add_tombstone(self, customer_hash: str, at: datetime) -> None:
+        """Record that the customer with this hash was forgotten at ``at``."""
+
+    async def forget(self, customer: str) -> bool:
+        """Delete the customer's data keys (False: there were none)."""

@@ -20,17 +20,21 @@ from switchboard.contract.intelligence import (
     InsightsQuery,
     OperatorResult,
 )
+from switchboard.contract.reanalysis import RunCursor, RunSelection, StoredRun
 from switchboard.memory.embeddings import Embedder
 from switchboard.memory.models import (
     ConversationRecord,
     DocumentIn,
+    FactLabels,
     IngestResult,
     KnowledgeHit,
     NewObservation,
     Profile,
     Recall,
     RecallQuery,
+    StoredDataKey,
     TraitValue,
+    TranscriptLine,
 )
 
 
@@ -59,8 +63,14 @@ class MemoryStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> None:
-        """Attach an address (phone, WhatsApp, e-mail) to a customer's profile."""
+    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> bool:
+        """Attach an address (phone, WhatsApp, e-mail) to a customer's profile.
+
+        True when the address is now the customer's (or already was). False when another
+        profile holds it: it stays there. An address never moves between profiles, so nobody
+        takes over another customer's history by claiming their e-mail address; moving one
+        would need a verification this store cannot make.
+        """
 
     @abc.abstractmethod
     async def set_trait(
@@ -85,7 +95,8 @@ class MemoryStore(abc.ABC):
         """Delete a customer and everything derived from them. False if unknown.
 
         Everything includes their operator results and conversation facts (a customer known
-        only through those is known: True).
+        only through those is known: True), and their payload data keys: every Temporal
+        payload encrypted for them becomes unreadable (``switchboard.runtime.data_keys``).
         """
 
     @abc.abstractmethod
@@ -138,6 +149,73 @@ class MemoryStore(abc.ABC):
     @abc.abstractmethod
     async def insights(self, query: InsightsQuery) -> Insights:
         """Aggregates over the runs that started in the range (``switchboard.insights``)."""
+
+    # --- re-analysis ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def count_stored_runs(self, selection: RunSelection) -> int:
+        """How many stored runs ``selection`` picks (its ``limit`` applied)."""
+
+    @abc.abstractmethod
+    async def stored_runs(
+        self, selection: RunSelection, after: RunCursor | None, limit: int
+    ) -> list[StoredRun]:
+        """Up to ``limit`` stored runs of ``selection`` after ``after``, by (closed_at, run id).
+
+        ``selection.limit`` is not applied here: the caller counts what it has read.
+        """
+
+    @abc.abstractmethod
+    async def stored_transcripts(self, run_ids: Sequence[str]) -> dict[str, list[TranscriptLine]]:
+        """The stored transcripts of ``run_ids``, in order (a forgotten run is absent)."""
+
+    @abc.abstractmethod
+    async def analysed(
+        self, runs: Sequence[StoredRun], versions: dict[str, str]
+    ) -> set[tuple[str, str]]:
+        """The (run id, operator) pairs that hold a result of the operator's given version."""
+
+    # --- request keys: processed webhook ids, Idempotency-Keys ---------------------------
+
+    @abc.abstractmethod
+    async def claim_request_key(
+        self, scope: str, key: str, digest: str, *, now: datetime, expires_at: datetime
+    ) -> str | None:
+        """Record (scope, key) with the request's digest until ``expires_at``.
+
+        Answers None when this call recorded it (the request is new), else the digest of the
+        live record (a repeat: the same request when the digests are equal). Every gateway
+        host shares the store, so a key claimed on one is seen on all.
+        """
+
+    @abc.abstractmethod
+    async def release_request_key(self, scope: str, key: str) -> None:
+        """Forget a claim whose request was not carried out, so it may be tried again."""
+
+    @abc.abstractmethod
+    async def request_key_seen(self, scope: str, key: str, *, now: datetime) -> bool:
+        """Whether a live record of (scope, key) exists."""
+
+    # --- payload data keys (switchboard.runtime.data_keys) ---------------------------------
+
+    @abc.abstractmethod
+    async def latest_data_key(self, scope: str) -> StoredDataKey | None:
+        """The newest payload data key of ``scope`` (an E.164 number, or ``shared``).
+
+        ``forget`` deletes a customer's keys.
+        """
+
+    @abc.abstractmethod
+    async def data_key(self, key_id: str) -> StoredDataKey | None:
+        """The payload data key with this id (None once its customer was forgotten)."""
+
+    @abc.abstractmethod
+    async def add_data_key(self, key: StoredDataKey) -> None:
+        """Store a new payload data key (wrapped by a master key)."""
+
+    @abc.abstractmethod
+    async def relabel_facts(self, run: StoredRun, labels: FactLabels) -> None:
+        """Set the labels of a run's stored facts that ``labels`` holds (others unchanged)."""
 
 
 def open_store(url: str, *, embedder: Embedder | None = None) -> MemoryStore:

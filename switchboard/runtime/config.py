@@ -11,12 +11,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard.contract.conversation import DROPPED_CALL_FOLLOWUP
 from switchboard.contract.names import DEFAULT_TASK_QUEUE
 from switchboard.runtime.durations import parse_duration
+from switchboard.runtime.payload_keys import EnvironmentKeys, parse_keys
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -72,6 +73,12 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
     llm_timeout: Duration = timedelta(seconds=60)
+    # The longest reply a model call may write (``max_tokens``), text and voice
+    llm_max_tokens: int = Field(default=500, ge=1)
+    # The conversation history a model call carries, in estimated tokens (4 characters each)
+    llm_history_tokens: int = Field(default=6000, ge=1)
+    llm_price_per_1k_tokens: float | None = Field(default=None, ge=0)
+    """What 1,000 model tokens cost (any currency): insights then report costs."""
     agent_instructions: str = DEFAULT_INSTRUCTIONS
 
     # Storage
@@ -84,11 +91,18 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     gateway_api_key: SecretStr | None = None
+    # What one gateway process takes on at once: connections (HTTP and sockets; more are
+    # answered 503 by the server) and ConversationRelay calls (more are turned away)
+    gateway_max_connections: int = Field(default=1000, ge=1)
+    gateway_max_calls: int = Field(default=200, ge=1)
 
     # Conversation behaviour
     conversation_idle_timeout: Duration = timedelta(hours=1)
     message_batch_window: Duration = timedelta(seconds=1.5)
     conversation_max_history_events: int | None = None
+    # Texts a minute one customer gets answered one by one (0: no limit), and at once
+    customer_rate_limit: float = Field(default=20.0, ge=0)
+    customer_rate_burst: int = Field(default=10, ge=1)
     conversation_local_activities: bool = True
     workflow_sandbox: bool = True
     worker_max_cached_workflows: int = 1000
@@ -120,6 +134,8 @@ class Settings(BaseSettings):
     # The operators' task queue; unset: "<TEMPORAL_TASK_QUEUE>-intelligence", so two
     # deployments sharing a namespace never run each other's operators
     intelligence_task_queue: str | None = None
+    # Signs the webhooks of intelligence rules; a secret of its own, like the handoff one
+    intelligence_webhook_secret: SecretStr | None = None
 
     # Handoff
     twilio_taskrouter_base_url: str = "https://taskrouter.twilio.com"
@@ -129,9 +145,20 @@ class Settings(BaseSettings):
     handoff_webhook_secret: SecretStr | None = None
     handoff_timeout: Duration = timedelta(minutes=5)
 
+    # Payload encryption: "<key id>:<base64 of 32 bytes>,…"; the first wraps new data keys
+    payload_encryption_keys: SecretStr | None = None
+    # Origins (comma-separated) of the Temporal UI that may call the gateway's /codec endpoint
+    temporal_ui_origins: str = "http://localhost:8233,http://127.0.0.1:8233"
+    inbound_dedup_ttl: Duration = timedelta(days=30)
+    """How long a processed inbound ``MessageSid`` is remembered (a replay is then dropped)."""
+    outbox_retention: Duration = timedelta(hours=24)
+    """How long the send outbox keeps a row (number and text) after its last attempt."""
+
     # Logging
     log_level: str = "INFO"
     log_format: str = "auto"
+    log_mask_numbers: bool = True
+    """Mask phone numbers in every log line but their last four digits (``LOG_MASK_NUMBERS``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -145,6 +172,22 @@ class Settings(BaseSettings):
             if str(key).lower() in KEEP_EMPTY or not _blank(value)
         }
 
+    @field_validator("payload_encryption_keys", mode="after")
+    @classmethod
+    def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        """A malformed value stops the process here (``PayloadKeyError`` names no key)."""
+        if value is not None:
+            parse_keys(value.get_secret_value())
+        return value
+
+    @field_validator("outbox_retention", mode="after")
+    @classmethod
+    def _outbox_retention(cls, value: timedelta) -> timedelta:
+        """Shorter than a send's retries, a purged key could be sent twice."""
+        if value < timedelta(hours=2):
+            raise ValueError("OUTBOX_RETENTION must be at least 2h (a send retries for 1h)")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
@@ -156,15 +199,14 @@ class Settings(BaseSettings):
                 "HANDOFF_WEBHOOK_URL needs HANDOFF_WEBHOOK_SECRET (a secret of its own) to sign"
                 " handoffs"
             )
-        if (
-            self.handoff_webhook_secret is not None
-            and self.gateway_api_key is not None
-            and self.handoff_webhook_secret == self.gateway_api_key
+        for name, secret in (
+            ("HANDOFF_WEBHOOK_SECRET", self.handoff_webhook_secret),
+            ("INTELLIGENCE_WEBHOOK_SECRET", self.intelligence_webhook_secret),
         ):
-            raise ValueError(
-                "HANDOFF_WEBHOOK_SECRET must differ from GATEWAY_API_KEY: every webhook receiver"
-                " holds it"
-            )
+            if secret is not None and secret == self.gateway_api_key:
+                raise ValueError(
+                    f"{name} must differ from GATEWAY_API_KEY: every webhook receiver holds it"
+                )
         self.public_base_url = self.public_base_url.rstrip("/")
         return self
 
@@ -172,6 +214,18 @@ class Settings(BaseSettings):
     def analysis_task_queue(self) -> str:
         """The task queue the intelligence operators run on (``INTELLIGENCE_TASK_QUEUE``)."""
         return self.intelligence_task_queue or f"{self.temporal_task_queue}-intelligence"
+
+    @property
+    def master_keys(self) -> EnvironmentKeys | None:
+        """The payload master keys (``PAYLOAD_ENCRYPTION_KEYS``); None: payloads in the clear."""
+        if self.payload_encryption_keys is None:
+            return None
+        return parse_keys(self.payload_encryption_keys.get_secret_value())
+
+    @property
+    def ui_origins(self) -> list[str]:
+        """``TEMPORAL_UI_ORIGINS`` as a list, without trailing slashes."""
+        return [o.strip().rstrip("/") for o in self.temporal_ui_origins.split(",") if o.strip()]
 
     @property
     def sandbox(self) -> bool:
@@ -233,6 +287,7 @@ class Settings(BaseSettings):
             "tools_file": self.tools_file,
             "public_base_url": self.public_base_url,
             "validate_signatures": self.twilio_validate_signatures,
+            "payload_encryption": self.master_keys is not None,
         }
 
 

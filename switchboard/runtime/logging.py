@@ -12,9 +12,15 @@ import sys
 
 import structlog
 
+from switchboard.runtime import log_privacy
 
-def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
-    """Set up structlog and the standard library's logging for this process."""
+
+def configure_logging(level: str = "INFO", fmt: str = "auto", *, mask_numbers: bool = True) -> None:
+    """Set up structlog and the standard library's logging for this process.
+
+    ``mask_numbers`` (``LOG_MASK_NUMBERS``) masks phone numbers in every line, the standard
+    library's (uvicorn, temporalio) included, and in exception text (``log_privacy``).
+    """
     json_output = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -23,22 +29,25 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
+    last: list[structlog.types.Processor] = [log_privacy.mask_numbers] if mask_numbers else []
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if json_output
         else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*shared, *last, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[*shared, *last],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # Tracebacks become text here; mask them too (an exception may quote a number).
             structlog.processors.format_exc_info if json_output else _identity,
+            *last,
             renderer,
         ],
     )

@@ -4,6 +4,10 @@ A reply is claimed under its idempotency key (conversation run + turn) before th
 call. A later attempt that finds the key already ``sent`` returns the recorded SID without
 calling Twilio; one that finds it ``sending`` (an earlier attempt died or timed out after
 the request left) asks Twilio whether the message exists before sending again.
+
+A row holds the customer's number and the message's text, so it is kept only as long as a
+retry can still come: rows untouched for ``retention`` (``OUTBOX_RETENTION``, 24 h; a send's
+retries end within an hour) are deleted, checked at most once a minute as sends go by.
 """
 
 from __future__ import annotations
@@ -33,8 +37,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     claimed_at REAL NOT NULL,
     updated_at REAL NOT NULL
-)
+);
+CREATE INDEX IF NOT EXISTS outbox_updated ON outbox(updated_at);
 """
+_PURGE_EVERY = 60.0  # seconds between looks for rows past their retention
+DEFAULT_RETENTION = 24 * 3600.0
+MIN_RETENTION = 2 * 3600.0
+"""Longer than any send's retries (an hour at most): a purged key can never be sent again."""
 
 
 @dataclass(frozen=True)
@@ -68,13 +77,17 @@ def sqlite_path(database_url: str) -> Path:
 class SqliteOutbox:
     """Outbox in a SQLite file (WAL mode, safe for several processes on one host)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, retention: float = DEFAULT_RETENTION) -> None:
+        if retention < MIN_RETENTION:
+            raise ValueError(f"outbox retention must be at least {MIN_RETENTION / 3600:g} h")
+        self._retention = retention
+        self._purged_at = 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.execute(_SCHEMA)
+        self._conn.executescript(_SCHEMA)
         self._lock = asyncio.Lock()
 
     async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
@@ -86,6 +99,8 @@ class SqliteOutbox:
         self, key: str, conversation_id: str, to: str, from_: str, body: str, answers: list[str]
     ) -> OutboxRecord:
         now = time.time()
+        if now - self._purged_at > _PURGE_EVERY:
+            self.purge(now)
         with self._conn:  # one transaction: the record as it was, and this attempt begun
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute(
@@ -127,6 +142,15 @@ class SqliteOutbox:
         answer seen; ``sent`` means nothing must be sent (and no attempt is begun).
         """
         return await self._run(self._claim, key, conversation_id, to, from_, body, answers or [])
+
+    def purge(self, now: float | None = None) -> int:
+        """Delete the rows untouched for the retention period; how many went."""
+        now = time.time() if now is None else now
+        self._purged_at = now
+        deleted = self._conn.execute(
+            "DELETE FROM outbox WHERE updated_at < ?", (now - self._retention,)
+        )
+        return deleted.rowcount
 
     def _mark(self, key: str, state: str, sid: str | None, status: str | None) -> None:
         self._conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,24 +15,54 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
+from switchboard.memory.store import open_store
 from switchboard.runtime.config import Settings
+from switchboard.runtime.data_keys import DataKeys
+from switchboard.runtime.payload_codec import EncryptionCodec
 
 log = structlog.get_logger(__name__)
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:
-    """A client with the pydantic data converter (API key implies TLS, for Temporal Cloud)."""
+    """A client with the pydantic data converter (API key implies TLS, for Temporal Cloud).
+
+    With ``PAYLOAD_ENCRYPTION_KEYS`` set, every payload it (and a worker on it) writes is
+    encrypted (``payload_codec``).
+    """
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=settings.temporal_tls or api_key is not None,
-        data_converter=pydantic_data_converter,
+        data_converter=await data_converter(settings),
         lazy=lazy,
     )
+
+
+async def data_converter(settings: Settings) -> DataConverter:
+    """The pydantic data converter, with the encrypting codec when keys are configured.
+
+    The codec keeps its data keys in the memory store (its own connection, migrated here,
+    so the ``data_keys`` table exists before the first payload).
+    """
+    master = settings.master_keys
+    if master is None:
+        return pydantic_data_converter
+    store = open_store(settings.memory_database_url)
+    await store.migrate()
+    log.info("payload_encryption_on", master_keys=master.ids)
+    codec = EncryptionCodec(DataKeys(store, master))
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+
+
+def payload_codec(client: Client) -> EncryptionCodec | None:
+    """The client's encrypting codec, if payload encryption is on."""
+    codec = client.data_converter.payload_codec
+    return codec if isinstance(codec, EncryptionCodec) else None
 
 
 async def ensure_search_attributes(

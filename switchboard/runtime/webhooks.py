@@ -1,5 +1,8 @@
 """Signed JSON webhooks to ``HANDOFF_WEBHOOK_URL``: the handoff package and human-side events.
 
+Intelligence rules' webhooks (``activities.rule_webhooks``) are signed the same way, with
+their own secret (``INTELLIGENCE_WEBHOOK_SECRET``) and the event ``intelligence_rule``.
+
 Every POST carries::
 
     Content-Type: application/json

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities.calls import OUTBOUND_GREETING
 from switchboard.contract import errors
 from switchboard.contract.outbound import PlaceCallRequest
+from switchboard.twilio.relay_token import RELAY_TOKEN_PARAMETER, RelayBinding, RelayTokens
 from tests.support.handoff_harness import BUSINESS, CUSTOMER, Fakes, Harness, harness, served_fakes
 from tests.support.server import free_port
 
@@ -62,15 +63,25 @@ async def test_place_call_connects_the_relay_with_the_purpose(h: Harness) -> Non
     assert relay.get("welcomeGreeting") == OUTBOUND_GREETING.format(
         purpose="Confirm Tuesday's 3 pm visit"
     )
-    assert [p.attrib for p in relay.findall("Parameter")] == [
-        {"name": "purpose", "value": "Confirm Tuesday's 3 pm visit"}
-    ]
+    parameters = {p.get("name"): p.get("value") for p in relay.findall("Parameter")}
+    assert parameters.pop("purpose") == "Confirm Tuesday's 3 pm visit"
+    assert list(parameters) == [RELAY_TOKEN_PARAMETER]
 
 
-async def test_place_call_without_a_purpose_has_no_parameter(h: Harness) -> None:
+async def test_place_call_carries_a_relay_token_for_the_callee_only(h: Harness) -> None:
+    """No CallSid yet: the token binds the callee, and whatever call Twilio places."""
     await h.run(h.calls().place_call, call())
     (accepted,) = h.twilio.calls
-    assert "<Parameter" not in accepted["form"]["Twiml"]
+    relay = ElementTree.fromstring(accepted["form"]["Twiml"]).find("Connect/ConversationRelay")
+    assert relay is not None
+    [parameter] = relay.findall("Parameter")  # no purpose, no purpose parameter
+    assert parameter.get("name") == RELAY_TOKEN_PARAMETER
+    settings = h.settings()
+    tokens = RelayTokens(settings.auth_token, settings.account_sid)
+    token = parameter.get("value")
+    for callee, valid in ((CUSTOMER, True), ("+14155550999", False)):
+        binding = RelayBinding(accepted["sid"], callee, outbound=True)
+        assert tokens.check(token, binding, settings.account_sid).valid is valid
 
 
 async def test_place_call_twice_places_one_call(h: Harness) -> None:

@@ -104,6 +104,7 @@ async def test_prepare_without_a_model_writes_the_plain_summary(h: Harness) -> N
         f"conv-{CUSTOMER}", CUSTOMER, Channel.SMS,
     )  # fmt: skip
     assert result.reason == "customer asked for a person"
+    assert result.tokens == 0  # no model, nothing spent
 
 
 async def test_prepare_carries_the_profile_as_the_api_renders_it(h: Harness) -> None:
@@ -126,6 +127,7 @@ async def test_prepare_with_a_model_asks_it_once(h: Harness) -> None:
     h.llm.responder = lambda messages: FakeReply(text="  Order A-17 is missing; wants a person. ")
     result = await h.run(h.activities(model=True).prepare_handoff, prepare())
     assert result.summary == "Order A-17 is missing; wants a person."
+    assert result.tokens > 0  # the model's usage, for the conversation's facts
     (request,) = h.llm.requests
     assert request["model"] == "summary-model"
     assert request["messages"][0] == {"role": "system", "content": HANDOFF_SUMMARY_INSTRUCTIONS}
@@ -157,7 +159,7 @@ async def test_prepare_with_no_transcript_does_not_ask_the_model(h: Harness) -> 
 async def test_deliver_creates_the_task_and_posts_the_signed_package(
     h: Harness, channel: Channel, task_channel: str
 ) -> None:
-    request = deliver(channel=channel)
+    request = deliver(channel=channel, tokens=123)
     receipt = await h.run(h.activities().deliver_handoff, request)
 
     (task,) = h.twilio.tasks
@@ -174,7 +176,8 @@ async def test_deliver_creates_the_task_and_posts_the_signed_package(
     (delivery,) = h.webhook.deliveries
     assert delivery["event"] == "handoff"
     assert delivery["idempotency_key"] == request.idempotency_key
-    assert delivery["body"] == request.package.model_dump(mode="json")
+    assert delivery["body"] == request.package.delivered()
+    assert "tokens" not in delivery["body"] and "tokens" not in task["parsed_attributes"]
     assert signed_with(delivery, WEBHOOK_SECRET)
     assert not signed_with(delivery, API_KEY)  # never the operator key
     assert not signed_with(delivery, "another-key")

@@ -27,14 +27,14 @@ from activities.tools import (
     result_text,
 )
 from gateway.voice.llm_stream import ReplyStreamer
-from switchboard.agent import Agent, HttpTool, ToolContext, ToolError, tool
+from switchboard.agent import Agent, HttpTool, ToolContext, ToolError, tool, tool_http_client
 from switchboard.contract.addresses import Channel
 from switchboard.contract.llm import ChatMessage, LLMRequest
 from switchboard.contract.tools import ToolInvocation, ToolResult
 from switchboard.contract.voice import VoiceTurnPlan
 from switchboard.memory import open_store
 from switchboard.runtime.config import Settings
-from tests.support.fake_llm import FakeLLM
+from tests.support.fake_llm import FakeLLM, FakeReply, usage_of
 from tests.support.server import free_port, serve
 
 CUSTOMER = "+14155550100"
@@ -141,7 +141,7 @@ def invocation(name: str, arguments: str = "{}", channel: Channel = Channel.SMS)
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with tool_http_client() as client:
         yield client
 
 
@@ -357,14 +357,14 @@ async def test_http_get_with_query_and_auth_from_env(
     base, seen = server
     monkeypatch.setenv("TEST_ORDERS_TOKEN", "s3cret")
     activities = http_tools(base, http)
-    arguments = '{"order_id": "A 1/2", "fields": ["status", "eta"], "gift": true, "quantity": 2}'
+    arguments = '{"order_id": "A 1?2", "fields": ["status", "eta"], "gift": true, "quantity": 2}'
     result = await run(activities, invocation("get_order", arguments))
     assert result == ToolResult(
-        content='{"order":"A 1/2","status":"shipped","note":"ünïcode"}', ok=True
+        content='{"order":"A 1?2","status":"shipped","note":"ünïcode"}', ok=True
     )
     (request,) = seen.requests
     assert request["method"] == "GET"
-    assert request["path"] == "A 1/2"  # escaped into one path segment
+    assert request["path"] == "A 1?2"  # escaped into one path segment
     assert request["query"] == [
         ("lang", "en"),  # the URL's own query stays
         ("fields", "status"),
@@ -499,6 +499,7 @@ async def test_llm_activity_sends_the_agents_instructions_model_and_tools(
         await activities.close()
     assert reply.text == "echo: where is A1?"
     (body,) = fake.requests
+    assert reply.tokens == usage_of(body["messages"], FakeReply(text=reply.text))["total_tokens"]
     assert body["model"] == "shop-model"
     assert body["messages"][0]["content"].startswith("You are the assistant of Acme Outdoor.")
     names = [t["function"]["name"] for t in body["tools"]]
@@ -549,8 +550,31 @@ async def test_voice_stream_offers_builtins_and_the_agents_tools(
         await streamer.close()
     assert reply.text == "echo: hello" == "".join(tokens)
     (body,) = fake.requests
+    assert body["stream_options"] == {"include_usage": True}  # the usage, in a last chunk
+    assert reply.usage == usage_of(body["messages"], FakeReply(text=reply.text))["total_tokens"]
     assert body["model"] == "shop-model"
     assert body["messages"][0]["content"].startswith("You are the assistant of Acme Outdoor.")
     tools = {t["function"]["name"]: t["function"] for t in body["tools"]}
     assert list(tools) == ["send_digits", "end_conversation", "handoff_to_human", "order_status"]
     assert tools["end_conversation"]["description"].startswith("End the call")
+
+
+async def test_voice_stream_goes_on_without_usage_where_the_endpoint_refuses_to_report_it(
+    llm: tuple[FakeLLM, Settings],
+) -> None:
+    fake, settings = llm
+    fake.refused_params.add("stream_options")  # as some compatible servers answer
+    streamer = ReplyStreamer(settings, agent=SHOP)
+    plan = VoiceTurnPlan(turn=1, messages=[ChatMessage(role="user", content="hello")])
+
+    async def on_token(token: str) -> None:
+        pass
+
+    try:
+        first = await streamer.stream(f"conv-{CUSTOMER}", plan, on_token)
+        second = await streamer.stream(f"conv-{CUSTOMER}", plan, on_token)
+    finally:
+        await streamer.close()
+    assert first.text == second.text == "echo: hello"
+    assert first.usage == second.usage == 0  # not reported, so not counted
+    assert ["stream_options" in body for body in fake.requests] == [True, False, False]

@@ -159,3 +159,78 @@ def _text(customer: str, body: str) -> InboundMessage:
         body=body,
         received_at=datetime.now(UTC),
     )
+
+
+def flooding(at: datetime, count: int) -> Responder:
+    """A model that asks for ``count`` callbacks in one reply, then for one a year away."""
+
+    def responder(messages: Messages) -> FakeReply:
+        last = messages[-1]
+        if last["role"] == "user" and "flood" in str(last["content"]):
+            calls = [
+                {"name": "schedule_callback",
+                 "arguments": {"at": (at + timedelta(hours=i)).isoformat(), "channel": "sms",
+                               "note": f"number {i}"}}
+                for i in range(count)
+            ]  # fmt: skip
+            return FakeReply(text="", tool_calls=calls)
+        if last["role"] == "user" and "next year" in str(last["content"]):
+            args = {"at": (at + timedelta(days=365)).isoformat(), "channel": "sms", "note": "x"}
+            return FakeReply(text="", tool_calls=[{"name": "schedule_callback", "arguments": args}])
+        if last["role"] == "tool":
+            results = [m["content"] for m in messages if m["role"] == "tool"]
+            return FakeReply(text=f"{sum(r.startswith('Error') for r in results)} refused")
+        return FakeReply(text="hello")
+
+    return responder
+
+
+async def test_a_callback_flood_is_capped_and_every_callback_stays_cancellable(
+    s: Stack, client: Client
+) -> None:
+    at = datetime.now(UTC) + timedelta(hours=2)
+    s.llm.responder = flooding(at, 12)
+    customer = unique_customer()
+    await s.text(customer, "flood me with callbacks")
+    await s.twilio.wait_for_messages(1, timeout=20)
+    view = await s.describe(customer)
+    # 12 asked in one reply: 8 run (5 scheduled, 3 over the per-customer cap), 4 unrun.
+    assert [c.status for c in view.callbacks] == ["scheduled"] * 5
+    assert s.twilio.messages[0]["body"] == "7 refused"
+    children = [
+        w async for w in client.list_workflows("WorkflowType = 'CallbackWorkflow' AND "
+                                               "ExecutionStatus = 'Running'")
+        if w.id.startswith(f"callback-{customer}-")
+    ]  # fmt: skip
+    assert len(children) == 5
+
+    await s.text(customer, "call me next year")
+    await s.twilio.wait_for_messages(2, timeout=20)
+    assert s.twilio.messages[1]["body"] == "1 refused"
+
+    # Cancelling reaches every one of them: none was dropped from the state while waiting.
+    s.llm.responder = calling_back_at(at)
+    await s.text(customer, "cancel them all")
+    await s.twilio.wait_for_messages(3, timeout=20)
+    view = await s.describe(customer)
+    assert [c.status for c in view.callbacks] == ["canceled"] * 5
+
+
+async def test_forgetting_the_customer_cancels_their_callbacks(s: Stack) -> None:
+    s.llm.responder = calling_back_at(datetime.now(UTC) + timedelta(hours=1))
+    customer = unique_customer()
+    await s.text(customer, "call me back later")
+    await s.twilio.wait_for_messages(1)
+    assert [c.status for c in (await s.describe(customer)).callbacks] == ["scheduled"]
+    gone = await s.http.delete(f"{s.gateway_url}/api/profiles/{customer}")
+    assert gone.status_code == 200
+
+    async def cancelled() -> bool:
+        view = await s.describe(customer)
+        return [c.status for c in view.callbacks] == ["canceled"]
+
+    await s.eventually(cancelled)
+    [callback] = (await s.describe(customer)).callbacks
+    described = await s.client.get_workflow_handle(callback.workflow_id).describe()
+    assert described.status is not None and described.status.name != "RUNNING"  # it stopped
+    assert not s.twilio.calls

@@ -44,10 +44,10 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """``python worker.py`` as a child process."""
+    """``python worker.py`` as a child process; ``env``: more of its environment."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self._env = worker_env(settings)
+    def __init__(self, settings: Settings, log: Path, **env: str) -> None:
+        self._env = {**worker_env(settings), **env}
         self._log = log
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -228,6 +228,10 @@ async def test_forgetting_a_customer_mid_conversation(s: Stack) -> None:
     await s.text(customer, "hello again")
     await s.twilio.wait_for_messages(3)
     assert "Tom" not in system_text(s.llm.requests[-1])  # the run's recalled memory is gone
+    # ... and so is what was said before in this run: not sent to the model, not shown.
+    assert "Rex" not in json.dumps(s.llm.requests[-1]["messages"])
+    view = (await api(s, "GET", f"/api/conversations/{conversation_id(customer)}")).json()
+    assert "Rex" not in json.dumps(view) and "hello again" in json.dumps(view)
     await close_and_wait(s, customer)
 
     # The closing record holds only what was said after the customer was forgotten.
@@ -334,3 +338,31 @@ async def test_embeddings_configured_by_settings_reach_the_agent(
         await s.text(unique_customer(), "How do I get money?")
         await s.twilio.wait_for_messages(1)
         assert "[p.md > Store policies > Returns]" in system_text(s.llm.requests[-1])
+
+
+async def test_forget_during_a_slow_summary_is_not_undone(
+    s: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = unique_customer()
+    await s.text(customer, "my dog is called Rex")
+    await s.twilio.wait_for_messages(1)
+    released = asyncio.Event()
+
+    async def responder(messages: Messages) -> FakeReply:
+        if "Summarise this customer-service conversation" in str(messages[0]["content"]):
+            await released.wait()  # the summary model is slow: the record waits for it
+            return FakeReply(text="The customer's dog is Rex.")
+        return FakeReply(text="ok")
+
+    s.llm.responder = responder
+    handle = s.client.get_workflow_handle(conversation_id(customer))
+    await handle.signal("close", {"reason": "done"})
+    await s.eventually(lambda: asyncio.sleep(0, any(is_summary(r) for r in s.llm.requests)))
+    # The forget lands while the closing record waits; it does not wait that long itself.
+    monkeypatch.setattr("gateway.conversations.FORGET_WAIT", 0.5)
+    gone = await api(s, "DELETE", f"/api/profiles/{customer}")
+    assert gone.status_code == 200
+    released.set()
+    await handle.result()  # the record was saved after the forget ...
+    # ... and brought nothing back.
+    assert (await api(s, "GET", f"/api/profiles/{customer}")).status_code == 404

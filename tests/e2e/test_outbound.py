@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,31 @@ async def test_bad_outbound_requests_are_refused(s: Stack) -> None:
         response = await s.http.post(url, json=body)
         assert response.status_code == 422, (body, response.text)
     assert not s.twilio.requests
+
+
+async def test_an_idempotency_key_holds_after_close_and_refuses_another_body(s: Stack) -> None:
+    customer = unique_customer()
+    body = {"to": customer, "channel": "sms", "text": "Your refund is on its way."}
+    await start(s, body, **{"Idempotency-Key": "refund-7"})
+    await s.twilio.wait_for_messages(1)
+    other = await s.http.post(
+        f"{s.gateway_url}/api/conversations",
+        json={**body, "text": "Something else"},
+        headers={"Idempotency-Key": "refund-7"},
+    )
+    assert other.status_code == 422 and "another request body" in other.json()["detail"]
+
+    closed = await s.http.post(
+        f"{s.gateway_url}/api/conversations/{conversation_id(customer)}/close"
+    )
+    assert closed.status_code == 202
+    await s.client.get_workflow_handle(conversation_id(customer)).result()
+    # The client retries after the conversation closed: nothing is sent again.
+    again = await s.http.post(
+        f"{s.gateway_url}/api/conversations", json=body, headers={"Idempotency-Key": "refund-7"}
+    )
+    assert again.status_code == 202
+    await asyncio.sleep(1.0)
+    assert len(s.twilio.messages) == 1
+    described = await s.client.get_workflow_handle(conversation_id(customer)).describe()
+    assert described.status is not None and described.status.name == "COMPLETED"

@@ -75,6 +75,7 @@ async def test_reply_is_streamed_token_by_token_and_ends_with_last(stack: Stack)
 
     request = stack.llm.requests[-1]
     assert request["stream"] is True
+    assert request["max_tokens"] == 500  # LLM_MAX_TOKENS, as for texts
     assert last_user_text(request["messages"]) == "When do you open?"
     assert {t["function"]["name"] for t in request["tools"]} >= {"send_digits", "end_conversation"}
 

@@ -6,11 +6,13 @@ import asyncio
 
 from temporalio.service import RPCError
 
+from gateway.app import create_app
 from gateway.conversations import ConversationGateway
 from gateway.forms import InboundMessageForm
 from switchboard.contract.addresses import conversation_id
 from switchboard.devtools.twilio_sim import TwilioWebhookClient, inbound_message_form, new_sid
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, Stack, unique_customer
+from tests.support.server import serve
 
 
 async def _no_conversation(stack: Stack, customer: str) -> bool:
@@ -147,3 +149,29 @@ async def test_only_a_signature_over_public_base_url_is_accepted(stack: Stack) -
     # …but a signature for another path still fails.
     other = public.signature("/twilio/messaging/status", form)
     assert (await public.post("/twilio/messaging", form, signature=other)).status_code == 403
+
+
+async def test_a_webhook_replayed_after_the_conversation_closed_is_dropped(stack: Stack) -> None:
+    customer = unique_customer()
+    form = inbound_message_form(customer, BUSINESS_NUMBER, "replay me", message_sid=new_sid(),
+                                account_sid=ACCOUNT_SID)  # fmt: skip
+    assert (await stack.webhooks.post("/twilio/messaging", form)).status_code == 200
+    await stack.twilio.wait_for_messages(1)
+    closed = await stack.http.post(
+        f"{stack.gateway_url}/api/conversations/{conversation_id(customer)}/close"
+    )
+    assert closed.status_code == 202
+    await stack.client.get_workflow_handle(conversation_id(customer)).result()
+
+    # Captured and replayed later, correctly signed, through another gateway host that never
+    # saw it: the shared store remembers the MessageSid.
+    async with serve(create_app(stack.settings, stack.client)) as other:
+        replayer = TwilioWebhookClient(
+            stack.http, other, AUTH_TOKEN, stack.settings.public_base_url
+        )
+        again = await replayer.post("/twilio/messaging", form)
+    assert again.status_code == 200
+    await asyncio.sleep(1.0)
+    assert len(stack.twilio.messages) == 1  # no second reply
+    described = await stack.client.get_workflow_handle(conversation_id(customer)).describe()
+    assert described.status is not None and described.status.name == "COMPLETED"

@@ -78,6 +78,26 @@ async def test_identity_resolution(store: MemoryStore) -> None:
     assert profile.identifiers == ["ada@example.com"]
 
 
+async def test_an_address_another_profile_holds_is_never_moved(store: MemoryStore) -> None:
+    # Moving an e-mail address to another profile would hand that profile's history to
+    # whoever claimed it; without verification the address stays where it is.
+    bob = "+14155550199"
+    assert await store.add_identifier(ADA, "ada@example.com", at=T0) is True
+    assert await store.add_identifier(ADA, "Ada@Example.com", at=T0 + timedelta(hours=1))
+    assert await store.add_identifier(bob, "ada@example.com", at=T0 + timedelta(hours=2)) is False
+    claimed = ConversationRecord(
+        customer=bob, conversation_id=f"conv-{bob}", run_id="run-bob",
+        closed_at=T0 + timedelta(hours=3), identifiers=["mailto:ada@example.com", bob],
+    )  # fmt: skip
+    assert await store.save_conversation(claimed)
+    assert await store.resolve("ada@example.com") == ADA
+    ada, bobs = await store.get_profile(ADA), await store.get_profile(bob)
+    assert ada is not None and ada.identifiers == ["ada@example.com"]
+    assert bobs is not None and bobs.identifiers == [bob]
+    assert await store.add_identifier(bob, "bob@example.com", at=T0) is True
+    assert await store.resolve("bob@example.com") == bob
+
+
 async def test_unknown_customer(store: MemoryStore) -> None:
     assert await store.get_profile(ADA) is None
     assert await store.get_profile("not a number") is None
@@ -202,10 +222,13 @@ async def test_forget_removes_everything(store: MemoryStore) -> None:
     assert await store.resolve("ada@example.com") is None
     recall = await store.recall(RecallQuery(customer=ADA, query="dog email"))
     assert recall.observations == [] and recall.past_lines == [] and recall.traits == []
-    # Other customers and the knowledge base are untouched; the key may be written again.
+    # Other customers and the knowledge base are untouched; the key may be written again,
+    # by what happens from now on (what was stamped before the forget stays out).
     assert (await store.get_profile(other)) is not None
     assert await store.search_knowledge("returns")
-    assert await store.add_observation(ADA, observation("o1", "Prefers email"))
+    assert not await store.add_observation(ADA, observation("o1", "Prefers email"))
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    assert await store.add_observation(ADA, observation("o1", "Prefers email", at=later))
 
 
 @pytest.mark.parametrize("content_type", ["text/markdown", "text/plain"])

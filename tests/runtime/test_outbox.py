@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from switchboard.runtime.config import Settings
 from switchboard.runtime.outbox import SqliteOutbox, sqlite_path
 
 KEY = "conv-+14155550100/run-1/turn-1"
@@ -126,3 +129,19 @@ async def test_an_unsent_attempt_takes_the_new_content(outbox: SqliteOutbox) -> 
     await outbox.mark_sent(KEY, "SM" + "b" * 32, "queued")
     record = await outbox.claim(KEY, CONV, TO, FROM, "x", [])
     assert (record.body, record.answers) == ("second draft", ["SM1", "SM2"])
+
+
+async def test_rows_past_their_retention_are_deleted(tmp_path: Path) -> None:
+    box = SqliteOutbox(tmp_path / "outbox.db", retention=2 * 3600)
+    await box.claim("old", "conv-+14155550100", "+14155550100", "+15005550006", "secret text")
+    await box.mark_sent("old", "SM1", "queued")
+    await box.claim("new", "conv-+14155550101", "+14155550101", "+15005550006", "hello")
+    assert box.purge(time.time() + 3600) == 0  # within the retention: kept
+    assert box.purge(time.time() + 2 * 3600 + 5) == 2
+    with sqlite3.connect(tmp_path / "outbox.db") as db:
+        assert db.execute("SELECT count(*) FROM outbox").fetchone() == (0,)
+    with pytest.raises(ValueError, match="at least 2 h"):
+        SqliteOutbox(tmp_path / "other.db", retention=60)
+    with pytest.raises(ValidationError, match="OUTBOX_RETENTION"):
+        Settings(_env_file=None, outbox_retention="30m")
+    box.close()

@@ -1,8 +1,10 @@
 """Fake OpenAI-compatible server: Chat Completions (``POST /v1/chat/completions``), embeddings.
 
 Answers real ``chat.completion`` objects, or ``chat.completion.chunk`` SSE streams when
-``"stream": true``, including OpenAI-format tool calls. What to answer is decided by a
-settable ``responder``; every request body is recorded for assertions.
+``"stream": true``, including OpenAI-format tool calls, with a deterministic ``usage``
+(``usage_of``; in a stream, as a last chunk when ``stream_options.include_usage`` asks for
+it). What to answer is decided by a settable ``responder``; every request body is recorded
+for assertions.
 
 A request with ``response_format`` ``{"type": "json_schema", ...}`` (structured outputs) is
 answered with JSON valid against its schema: a minimal instance generated from the schema,
@@ -15,7 +17,6 @@ import asyncio
 import hashlib
 import inspect
 import json
-import math
 import re
 import secrets
 import time
@@ -26,6 +27,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from tests.support.schema_instances import minimal_instance
 from tests.support.waiting import Changes
 
 Messages = list[dict[str, Any]]
@@ -88,6 +90,21 @@ def _tokens(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text)
 
 
+def usage_of(messages: Messages, reply: FakeReply) -> dict[str, int]:
+    """The ``usage`` the fake reports for ``reply`` to ``messages`` (streamed or not).
+
+    Word-ish tokens, plus 3 per message and 10 per tool call: not a real tokenizer, but
+    deterministic, so a test can work out what a conversation's model calls used.
+    """
+    prompt = sum(len(_tokens(_content_text(m.get("content")))) + 3 for m in messages)
+    completion = len(_tokens(reply.text)) + 10 * len(reply.tool_calls)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
 class FakeLLM:
     """In-process OpenAI Chat Completions API. Serve ``.app`` with ``tests.support.server.serve``.
 
@@ -104,6 +121,8 @@ class FakeLLM:
         self.structured_requests: list[dict[str, Any]] = []
         self.embedding_requests: list[dict[str, Any]] = []
         self.synonyms: dict[str, str] = {}
+        self.refused_params: set[str] = set()
+        """Body keys answered with a 400 that names them, as servers that do not know them."""
         self._failures: list[int] = []
         self._structured_failures: list[int] = []
         self._changes = Changes()
@@ -160,6 +179,8 @@ class FakeLLM:
             else:
                 self.requests.append(body)
                 self._changes.notify()
+            if refused := sorted(self.refused_params & body.keys()):
+                return openai_error(400, f"Unrecognized request argument supplied: {refused[0]}")
             failures = self._structured_failures if _structured(body) else self._failures
             if failures:
                 status = failures.pop(0)
@@ -181,7 +202,7 @@ class FakeLLM:
                 }
                 for c in reply.tool_calls
             ]
-            usage = self._usage(body["messages"], reply)
+            usage = usage_of(body["messages"], reply)
             if body.get("stream"):
                 stream = self._stream(completion_id, model, reply, calls, usage, body)
                 return StreamingResponse(stream, media_type="text/event-stream")
@@ -256,16 +277,6 @@ class FakeLLM:
         return vector
 
     @staticmethod
-    def _usage(messages: Messages, reply: FakeReply) -> dict[str, int]:
-        prompt = sum(len(_tokens(_content_text(m.get("content")))) + 3 for m in messages)
-        completion = len(_tokens(reply.text)) + 10 * len(reply.tool_calls)
-        return {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
-
-    @staticmethod
     async def _stream(
         completion_id: str,
         model: str,
@@ -326,67 +337,3 @@ def _structured(body: dict[str, Any]) -> bool:
     """Whether a request asks for structured output (``response_format`` ``json_schema``)."""
     response_format = body.get("response_format")
     return isinstance(response_format, dict) and response_format.get("type") == "json_schema"
-
-
-def minimal_instance(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
-    """The smallest value valid against ``schema``, the way a terse model would answer.
-
-    The first of ``enum``/``anyOf``/``oneOf``/types, ``const`` as given; objects with their
-    required properties; ``[]`` unless ``minItems`` (then that many minimal items); ``""``
-    unless ``minLength``; 0 moved into ``minimum``/``maximum``; false; null. ``$ref`` into
-    the root schema's ``$defs`` is followed.
-    """
-    root = schema if root is None else root
-    if "$ref" in schema:
-        target: Any = root
-        for part in str(schema["$ref"]).removeprefix("#/").split("/"):
-            target = target[part]
-        return minimal_instance(target, root)
-    if "const" in schema:
-        return schema["const"]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    for key in ("anyOf", "oneOf"):
-        if schema.get(key):
-            return minimal_instance(schema[key][0], root)
-    if schema.get("allOf"):
-        merged: dict[str, Any] = {}
-        for part in schema["allOf"]:
-            merged |= part
-        return minimal_instance(merged, root)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind is None:
-        kind = "object" if "properties" in schema else "array" if "items" in schema else "null"
-    if kind == "object":
-        properties = schema.get("properties", {})
-        return {
-            name: minimal_instance(properties.get(name, {}), root)
-            for name in schema.get("required", [])
-        }
-    if kind == "array":
-        item = minimal_instance(schema.get("items", {}), root)
-        return [item for _ in range(int(schema.get("minItems", 0)))]
-    if kind == "string":
-        return "x" * int(schema.get("minLength", 0))
-    if kind in ("number", "integer"):
-        return _number_within(schema, integer=kind == "integer")
-    if kind == "boolean":
-        return False
-    return None
-
-
-def _number_within(schema: dict[str, Any], *, integer: bool) -> int | float:
-    """0, or the nearest value the bounds allow."""
-    value: int | float = 0
-    step = 1 if integer else 0.5
-    if "minimum" in schema and value < schema["minimum"]:
-        value = schema["minimum"]
-    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-        value = schema["exclusiveMinimum"] + step
-    if "maximum" in schema and value > schema["maximum"]:
-        value = schema["maximum"]
-    if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
-        value = schema["exclusiveMaximum"] - step
-    return math.ceil(value) if integer else value

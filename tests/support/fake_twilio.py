@@ -39,6 +39,9 @@ _TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 _CLAUSE = re.compile(r"""\s*([A-Za-z_][\w.]*)\s*==\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')\s*""")
 
+MAX_BODY_CHARS = 1600
+"""The longest ``Body`` the Messages API takes, on every channel (21617 beyond it)."""
+
 _ERROR_MESSAGES: dict[int, str] = {
     20001: "Invalid parameter",
     20003: "Authenticate",
@@ -52,6 +55,7 @@ _ERROR_MESSAGES: dict[int, str] = {
     21602: "Message body is required.",
     21604: "A 'To' phone number is required.",
     21610: "Attempt to send to unsubscribed recipient",
+    21617: "The concatenated message body exceeds the 1600 character limit.",
     63016: "Failed to send freeform message because you are outside the allowed window.",
 }
 
@@ -356,6 +360,8 @@ class FakeTwilio:
             return twilio_error(21604, 400)
         if not form.get("Body") and not num_media and "ContentSid" not in form:
             return twilio_error(21602, 400)
+        if len(form.get("Body", "")) > MAX_BODY_CHARS:
+            return twilio_error(21617, 400)
         message = self._accept(form, num_media)
         return JSONResponse({k: v for k, v in message.items() if k != "form"}, status_code=201)
 

@@ -8,6 +8,7 @@ from temporalio.workflow import _Definition
 
 from switchboard.contract import names
 from workflows.conversation import ConversationWorkflow
+from workflows.reanalysis import ReanalysisWorkflow
 
 # Temporal's own registry of the class's handlers (private, but the SDK's tests use it too).
 _DEFINITION = _Definition.must_from_class(ConversationWorkflow)
@@ -22,10 +23,13 @@ def _registered() -> dict[str, set[str]]:
 
 
 def _named(suffix: str) -> set[str]:
+    """``ConversationWorkflow``'s names of a kind (the re-analysis workflow's aside)."""
     return {
         value
         for constant, value in vars(names).items()
-        if constant.endswith(suffix) and isinstance(value, str)
+        if constant.endswith(suffix)
+        and not constant.startswith("REANALYSIS_")
+        and isinstance(value, str)
     }
 
 
@@ -51,3 +55,9 @@ def test_a_handler_missing_from_the_index_is_caught() -> None:
     shortened = doc.replace("signal ``forget``", "")
     signals = set(re.findall(r"^\s+signal ``(\w+)``", shortened, re.MULTILINE))
     assert signals != _registered()["signal"]
+
+
+def test_the_reanalysis_workflow_answers_its_named_query() -> None:
+    definition = _Definition.must_from_class(ReanalysisWorkflow)
+    assert definition.name == names.REANALYSIS_WORKFLOW
+    assert set(definition.queries) == {names.REANALYSIS_PROGRESS_QUERY}

@@ -28,9 +28,9 @@ with workflow.unsafe.imports_passed_through():
         DeliveryFailure,
         Role,
     )
-    from switchboard.contract.llm import LLMReply, LLMRequest
+    from switchboard.contract.llm import ChatMessage, LLMReply, LLMRequest
     from switchboard.contract.messaging import SendMessageRequest, SendMessageResult
-    from workflows.conversation import state_ops
+    from workflows.conversation import budget, state_ops
     from workflows.policies import (
         DELIVERY_ACTIVITY,
         DELIVERY_LOCAL_ACTIVITY,
@@ -41,6 +41,10 @@ with workflow.unsafe.imports_passed_through():
 ACTIVITY_FAILURES = (ActivityError, ApplicationError)
 """How a failed activity surfaces: regular ones wrap the cause, local ones raise it as is."""
 
+BOUNDED_PATCH = "bounded-costs"
+"""Runs from before it send the model the whole transcript, answer every text at once, wait
+for Temporal to suggest continue-as-new, and send a long reply as one message."""
+
 
 class ConversationBase:
     """A conversation run's state and shared helpers (see the module docstring)."""
@@ -49,6 +53,18 @@ class ConversationBase:
         self.cfg = input.config
         self.state = input.state or ConversationState(customer=input.customer)
         self._published: tuple[object, ...] | None = None
+        self._bounded: bool | None = None
+
+    def bounded(self) -> bool:
+        """Whether this run bounds its costs (the ``bounded-costs`` patch; see ``budget``).
+
+        Remembered for queries, which may not mark a patch: the run asks at its start.
+        """
+        if self._bounded is None:
+            if workflow.unsafe.is_read_only():
+                return False
+            self._bounded = workflow.patched(BOUNDED_PATCH)
+        return self._bounded
 
     # --- identity -------------------------------------------------------------------------
 
@@ -115,6 +131,7 @@ class ConversationBase:
             delivery_failures=list(state.delivery_failures),
             handoff=state.handoff,
             callbacks=list(state.callbacks),
+            tags=list(state.tags),
         )
 
     # --- the model ------------------------------------------------------------------------
@@ -127,15 +144,36 @@ class ConversationBase:
             context = f"{context}\n\n{why}" if context else why
         return context
 
+    def chat_history(self, exchange: list[ChatMessage] | None = None) -> list[ChatMessage]:
+        """The transcript as the model sees it, then ``exchange`` (this turn's tool rounds).
+
+        The transcript is windowed to ``LLM_HISTORY_TOKENS``, less what the exchange takes;
+        the exchange is kept whole, and the newest line always.
+        """
+        exchange = exchange or []
+        history = state_ops.chat_history(self.state)
+        if self.bounded():
+            spent = sum(budget.estimate_tokens(m) for m in exchange)
+            history = budget.window(history, self.cfg.history_tokens - spent)
+        return [*history, *exchange]
+
     async def llm(self, request: LLMRequest, summary: str) -> LLMReply:
-        """One model call: a local activity by default, a regular one when configured."""
+        """One model call: a local activity by default, a regular one when configured.
+
+        Its tokens are counted, whether the reply is used or not: a draft a newer text
+        replaced cost as much as the one sent.
+        """
+        reply: LLMReply
         if self.cfg.local_activities:
-            return await workflow.execute_local_activity_method(
+            reply = await workflow.execute_local_activity_method(
                 LLMActivities.generate_reply, request, **LLM_LOCAL_ACTIVITY, summary=summary
             )
-        return await workflow.execute_activity_method(
-            LLMActivities.generate_reply, request, **LLM_ACTIVITY, summary=summary
-        )
+        else:
+            reply = await workflow.execute_activity_method(
+                LLMActivities.generate_reply, request, **LLM_ACTIVITY, summary=summary
+            )
+        self.state.model_tokens += reply.tokens
+        return reply
 
     # --- sending --------------------------------------------------------------------------
 
@@ -165,6 +203,9 @@ class ConversationBase:
     ) -> None:
         """Send one message to the customer (exactly once per ``key``) and record it.
 
+        A text longer than the channel takes goes as several messages, split at sentence or
+        word boundaries, each its own transcript line; the parts after the first are keyed
+        ``<key>/2``, ``<key>/3``, ... so each is sent exactly once too.
         ``answering``: the MessageSids this message answers; they stop being pending.
         ``sender``: our address to send from; by default the one the customer wrote to.
         """
@@ -176,6 +217,41 @@ class ConversationBase:
             why = "customer opted out" if self.state.opted_out else f"no {channel} number set"
             state_ops.record_reply(self.state, Role.SYSTEM, f"reply withheld: {why}", channel, now)
             return
+        limit = budget.MESSAGE_LIMITS.get(channel)
+        parts = [text]
+        if limit is not None and content_sid is None and self.bounded():
+            # Twilio refuses a longer body for good (21617): the customer gets several.
+            parts = budget.split_message(text, limit)
+        for index, part in enumerate(parts):
+            go_on = await self._send_part(
+                part, channel, sender, role=role, turn=turn, answering=answering,
+                key=key if index == 0 else f"{key}/{index + 1}",
+                label=self._label(role, channel, turn, index, len(parts)),
+                content_sid=content_sid, content_variables=content_variables,
+            )  # fmt: skip
+            if not go_on:
+                break
+
+    @staticmethod
+    def _label(role: Role, channel: Channel, turn: int | None, index: int, parts: int) -> str:
+        label = f"reply {turn} by {channel}" if turn is not None else f"{role} message by {channel}"
+        return f"{label} ({index + 1}/{parts})" if parts > 1 else label
+
+    async def _send_part(
+        self,
+        text: str,
+        channel: Channel,
+        sender: str,
+        *,
+        role: Role,
+        turn: int | None,
+        answering: list[str],
+        key: str,
+        label: str,
+        content_sid: str | None,
+        content_variables: dict[str, str] | None,
+    ) -> bool:
+        """Send and record one message. False when the parts after it must not go out."""
         request = SendMessageRequest(
             idempotency_key=key,
             conversation_id=workflow.info().workflow_id,
@@ -187,17 +263,18 @@ class ConversationBase:
             content_sid=content_sid,
             content_variables=content_variables or {},
         )
-        label = f"reply {turn} by {channel}" if turn is not None else f"{role} message by {channel}"
         try:
             sent = await self.send(request, label)
         except ACTIVITY_FAILURES as exc:
             self._mark_answered(answering)
             self._record_delivery_failure(turn or 0, text, channel, exc, role)
-            return
+            return False
+        go_on = True
         if sent.deduplicated and sent.body is not None and sent.answers:
             # This turn was first played before a crash or a refused completion, with fewer
             # texts: the customer got that reply. Record it; texts it did not answer stay
-            # pending and get the next turn.
+            # pending and get the next turn (and the rest of this draft is not theirs).
+            go_on = sent.body == text and sent.answers == answering
             text, answering = sent.body, sent.answers
         self._mark_answered(answering)
         state_ops.record_reply(
@@ -210,6 +287,7 @@ class ConversationBase:
             delivery_status=sent.status,
             turn=turn,
         )
+        return go_on
 
     def _mark_answered(self, sids: list[str]) -> None:
         answered = set(sids)

@@ -8,7 +8,7 @@ cancels that timer workflow. When a callback fires, its ``outbound`` request mar
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
@@ -20,7 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.callback import CallbackWorkflow
     from workflows.conversation.base import ACTIVITY_FAILURES, ConversationBase
 
-_MAX_KEPT = 20
+CALLBACK_CAPS_PATCH = "callback-caps"
+MAX_SCHEDULED = 5
+"""Callbacks one customer may have waiting at once: a chatty model cannot flood their phone."""
+MAX_HORIZON = timedelta(days=30)
+"""How far ahead a callback may be scheduled."""
+_FINISHED_KEPT = 20
+"""Done and cancelled callbacks kept in the state (scheduled ones are always kept)."""
 
 
 class InvalidCallbackTime(ValueError):
@@ -52,6 +58,7 @@ class Callbacks:
 
     def __init__(self, conv: ConversationBase) -> None:
         self._conv = conv
+        self._starting = 0  # callbacks whose timer workflow is being started (parallel calls)
 
     @property
     def any_scheduled(self) -> bool:
@@ -65,6 +72,15 @@ class Callbacks:
         except InvalidCallbackTime as exc:
             return f"Error: {exc}"
         state = self._conv.state
+        if workflow.patched(CALLBACK_CAPS_PATCH):
+            if at - workflow.now() > MAX_HORIZON:
+                return f"Error: a callback can be at most {MAX_HORIZON.days} days ahead."
+            waiting = self._starting + sum(1 for c in state.callbacks if c.status == "scheduled")
+            if waiting >= MAX_SCHEDULED:
+                return (
+                    f"Error: {waiting} callbacks are already scheduled, the most allowed; "
+                    "cancel one first."
+                )
         state.callbacks_made += 1  # before any await: parallel calls get their own ids
         number = state.callbacks_made
         callback = ScheduledCallback(
@@ -74,6 +90,24 @@ class Callbacks:
             channel=Channel(args.channel),
             note=args.note,
         )
+        self._starting += 1
+        try:
+            await self._start(callback)
+        finally:
+            self._starting -= 1
+        state.callbacks.append(callback)
+        _trim(state.callbacks)
+        self._conv.note(
+            f"callback {callback.id} scheduled for {at.isoformat()} by {callback.channel}"
+        )
+        return (
+            f"Callback {callback.id} scheduled for {at.strftime('%Y-%m-%d %H:%M')} UTC by "
+            f"{callback.channel}. Confirm it to the customer."
+        )
+
+    async def _start(self, callback: ScheduledCallback) -> None:
+        """Start the callback's timer workflow, abandoned when this run closes."""
+        state = self._conv.state
         await workflow.start_child_workflow(
             CallbackWorkflow.run,
             CallbackInput(
@@ -83,16 +117,7 @@ class Callbacks:
             ),
             id=callback.workflow_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
-            static_summary=f"Callback to {state.customer} by {callback.channel}",
-        )
-        state.callbacks.append(callback)
-        del state.callbacks[:-_MAX_KEPT]
-        self._conv.note(
-            f"callback {callback.id} scheduled for {at.isoformat()} by {callback.channel}"
-        )
-        return (
-            f"Callback {callback.id} scheduled for {at.strftime('%Y-%m-%d %H:%M')} UTC by "
-            f"{callback.channel}. Confirm it to the customer."
+            static_summary=f"Callback by {callback.channel}",  # no number in metadata
         )
 
     async def cancel(self, callback_id: str | None) -> str:
@@ -118,3 +143,14 @@ class Callbacks:
         for callback in self._conv.state.callbacks:
             if callback.workflow_id == workflow_id:
                 callback.status = "done"
+
+
+def _trim(callbacks: list[ScheduledCallback]) -> None:
+    """Drop the oldest finished callbacks past ``_FINISHED_KEPT``; never a scheduled one.
+
+    A scheduled callback dropped from the state could no longer be cancelled (its timer
+    workflow would still fire), so only done and cancelled ones go.
+    """
+    finished = [c for c in callbacks if c.status != "scheduled"]
+    dropped = {id(c) for c in finished[: max(0, len(finished) - _FINISHED_KEPT)]}
+    callbacks[:] = [c for c in callbacks if id(c) not in dropped]

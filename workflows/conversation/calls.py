@@ -41,6 +41,8 @@ LEG_HEARTBEAT_TIMEOUT = timedelta(seconds=4)
 RECONNECT_GRACE = timedelta(seconds=5)
 """How long a broken call may take to come back on a new session before the caller is texted."""
 RECONNECT_PATCH = "voice-reconnect-grace"
+CALL_RECALL_PATCH = "call-recall-activity"
+"""A call's opening recall is a regular activity (prompts wait for it: see ``Memory.refresh``)."""
 
 _LEG_WATCH_LIMIT = timedelta(hours=5)  # longer than Twilio's longest call
 _LEG_START_LIMIT = timedelta(seconds=15)  # the gateway died before the watcher began
@@ -96,7 +98,8 @@ class CallLegs:
         if not reconnected and self._memory.enabled():
             # Beside the watcher, not before it; a prompt that comes first waits for it.
             self._recalls += 1
-            recall = asyncio.create_task(self._memory.refresh(""))
+            regular = workflow.patched(CALL_RECALL_PATCH)  # see ``Memory.refresh``
+            recall = asyncio.create_task(self._memory.refresh("", regular=regular))
             recall.add_done_callback(lambda _: self._recall_done())
             end = await self._watch(leg)
             await recall

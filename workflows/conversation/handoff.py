@@ -245,6 +245,7 @@ class Handoffs:
         except ACTIVITY_FAILURES as exc:
             workflow.logger.warning("handoff package without profile and summary: %s", exc)
             package = self.plain_package(reason)
+        self._conv.state.model_tokens += package.tokens
         return package
 
     def _package_request(self, reason: str) -> PrepareHandoffRequest:

@@ -40,6 +40,10 @@ _Result = TypeVar("_Result")
 _QUERY_CHARS = 1000
 
 
+FORGET_PATCH = "forget-complete"
+"""``forget`` also redacts the run's transcript and cancels its scheduled callbacks."""
+
+
 class Memory:
     """Recalls, remembers and records for one conversation run."""
 
@@ -55,24 +59,46 @@ class Memory:
             self._on = workflow.patched(MEMORY_PATCH)
         return self._on
 
-    async def refresh(self, query: str) -> None:
-        """Recall for ``query`` into the state; on failure the previous context stays."""
+    async def refresh(self, query: str, *, regular: bool = False) -> None:
+        """Recall for ``query`` into the state; on failure the previous context stays.
+
+        ``regular``: a regular activity even where memory runs as local ones — for a recall
+        that handlers wait for. A local activity's result is resolved at once when a history
+        is replayed, earlier than it arrived live, so a handler that checks whether it is
+        done would decide differently on replay; a regular activity's completion is an event
+        of the history, replayed where it happened.
+        """
         state = self._conv.state
         request = RecallRequest(customer=state.customer, query=query[-_QUERY_CHARS:])
         try:
-            result = await self._activity(MemoryActivities.recall_context, request, "recall")
+            result = await self._activity(
+                MemoryActivities.recall_context, request, "recall", regular=regular
+            )
         except ACTIVITY_FAILURES as exc:
             workflow.logger.warning("recall failed, answering without it: %s", exc)
             return
         state.memory = result.context
         state.memory_at = workflow.now()
 
-    def forget(self) -> None:
-        """The customer was forgotten: drop what was recalled; record only what follows."""
+    def forget(self, *, redact: bool = False) -> None:
+        """The customer was forgotten: drop what was recalled; record only what follows.
+
+        ``redact``: the run's own transcript goes too — what the customer and the agent said
+        so far is neither sent to the model again, nor shown by the API, nor carried into the
+        next run (a note says lines were removed, without them).
+        """
         state = self._conv.state
         state.memory = ""
         state.profile_name = None
         state.forgotten_at = workflow.now()
+        if redact:
+            removed = sum(1 for e in state.transcript if e.role is not Role.SYSTEM)
+            state.transcript = [e for e in state.transcript if e.role is Role.SYSTEM]
+            self._conv.note(f"the customer was forgotten: {removed} earlier lines removed")
+
+    def forgotten_completely(self) -> bool:
+        """The customer was forgotten in this run under ``FORGET_PATCH``: store nothing more."""
+        return self._conv.state.forgotten_at is not None and workflow.patched(FORGET_PATCH)
 
     async def run_tool(self, call: ToolCall, args: BaseModel) -> str:
         """Run ``remember`` or ``search_knowledge`` (arguments already validated)."""
@@ -104,8 +130,10 @@ class Memory:
         method: Callable[[MemoryActivities, _Request], Awaitable[_Result]],
         request: _Request,
         summary: str,
+        *,
+        regular: bool = False,
     ) -> _Result:
-        if self._conv.cfg.local_activities:
+        if self._conv.cfg.local_activities and not regular:
             return await workflow.execute_local_activity_method(
                 method, request, **MEMORY_LOCAL_ACTIVITY, summary=summary
             )

@@ -46,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.conversation.memory import Memory
 
 PARALLEL_TOOLS_PATCH = "parallel-tools"
+TOOL_CAP_PATCH = "tool-call-cap"
+MAX_CALLS_PER_REPLY = 8
+"""Tool calls of one model reply that run; the rest are answered with an error, unrun."""
 HANDED_OFF = "handoff"
 """The ``turn_end`` of a round whose ``handoff_to_human`` call handed the conversation over."""
 
@@ -99,12 +102,21 @@ class ToolRunner:
         ``call_sid``: the calls come from a spoken reply on that call (a handoff then ends
         the relay session through the reply's own follow-up).
         """
+        refused: list[ToolCall] = []
+        if len(calls) > MAX_CALLS_PER_REPLY and workflow.patched(TOOL_CAP_PATCH):
+            calls, refused = calls[:MAX_CALLS_PER_REPLY], calls[MAX_CALLS_PER_REPLY:]
+            self._conv.note(f"{len(refused)} tool calls refused: more than {MAX_CALLS_PER_REPLY}")
         if not workflow.patched(PARALLEL_TOOLS_PATCH):  # histories from before: one by one
             outcomes = [await self._run_one(call, channel, call_sid) for call in calls]
         else:
             outcomes = list(
                 await asyncio.gather(*(self._run_one(call, channel, call_sid) for call in calls))
             )
+        too_many = (
+            f"Error: at most {MAX_CALLS_PER_REPLY} tool calls run per reply; "
+            "call this one again after reading these results."
+        )
+        outcomes += [(too_many, None) for _ in refused]
         turn_end = None
         for _, ends in outcomes:
             turn_end = ends or turn_end

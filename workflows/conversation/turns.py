@@ -4,12 +4,17 @@ Texts that arrive within the batch window of each other are answered by one turn
 reply is generated as soon as the first text arrives and regenerated if another text
 follows before the window is quiet, so batching costs nothing when the model is slower than
 the window.
+
+Texts beyond the customer's rate (``CUSTOMER_RATE_LIMIT``) are held: the customer is told,
+once a minute at most, that we will get to them, and they are answered together by one turn
+as soon as the rate allows. Nothing they wrote is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +23,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from switchboard.contract.conversation import ConversationStatus, InboundMessage
     from switchboard.contract.llm import ChatMessage, LLMRequest
-    from workflows.conversation import state_ops
+    from workflows.conversation import budget
     from workflows.conversation.base import ACTIVITY_FAILURES, ConversationBase
     from workflows.conversation.intelligence import Intelligence
     from workflows.conversation.memory import Memory
@@ -51,9 +56,43 @@ class TextTurns:
         self._intelligence = intelligence
         self._arrivals = 0  # texts recorded so far: a draft is stale once this moves
 
-    def arrived(self) -> None:
-        """A new customer text was recorded (the batch window starts again)."""
+    def arrived(self, message: InboundMessage) -> None:
+        """A new customer text was recorded (the batch window starts again; it is metered)."""
         self._arrivals += 1
+        conv = self._conv
+        if (
+            message.opt_out is None
+            and conv.state.status is ConversationStatus.AI
+            and budget.rate_limited(conv.cfg)
+            and conv.bounded()
+        ):
+            budget.admit(conv.state.rate, conv.cfg, workflow.now())
+
+    async def held_back(self, interrupt: Callable[[], bool]) -> bool:
+        """Whether the pending texts must wait for the rate limit (the loop looks again).
+
+        Texts that came over the limit wait for the one token their turn takes; meanwhile
+        the customer is told (once a window at most) and ``interrupt`` may end the wait.
+        """
+        conv = self._conv
+        rate = conv.state.rate
+        if not rate.held or not conv.bounded():
+            return False
+        now = workflow.now()
+        wait = budget.release_in(rate, conv.cfg, now)
+        if wait <= timedelta(0):
+            budget.release(rate, conv.cfg, now)
+            return False
+        if budget.notice_due(rate, now):
+            rate.notice_at = now
+            rate.notices += 1
+            channel = conv.state.pending[-1].channel
+            key = conv.key(f"slow-down.{rate.notices}")
+            await conv.send_text(conv.cfg.rate_limit_message, channel, key=key)
+            conv.publish()
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(interrupt, timeout=wait, timeout_summary="rate limit")
+        return True
 
     async def take(self) -> str | None:
         """Answer the pending texts. Returns ``"ended: <reason>"`` when the model ended it."""
@@ -105,7 +144,7 @@ class TextTurns:
                 conversation_id=workflow.info().workflow_id,
                 channel=channel,
                 turn=turn,
-                messages=[*state_ops.chat_history(conv.state), *exchange],
+                messages=conv.chat_history(exchange),
                 context=conv.context() if memory else "",
                 tools=self._tools.offered(channel) if memory and round_ < rounds else [],
             )

@@ -81,7 +81,7 @@ class VoiceTurns:
             return VoiceTurnPlan(turn=state.turn, respond=False)
         return VoiceTurnPlan(
             turn=state.turn,
-            messages=state_ops.chat_history(state),
+            messages=self._conv.chat_history(),
             tools=self._tools.offered(Channel.VOICE),
             context=self._conv.context(),
         )
@@ -94,6 +94,7 @@ class VoiceTurns:
         generation. ``handoff_to_human`` ends the relay session with the handoff package.
         """
         conv = self._conv
+        conv.state.model_tokens += outcome.tokens
         if outcome.failed and not outcome.text:
             conv.call_note(f"turn {outcome.turn}: no spoken reply (model unavailable)")
             return VoiceFollowUp()
@@ -139,7 +140,7 @@ class VoiceTurns:
         ]
         plan = self.plan()
         if plan.respond:
-            plan.messages += exchange
+            plan.messages = conv.chat_history(exchange)
             if rounds >= conv.cfg.max_tool_rounds:
                 plan.tools = []  # the last round must answer in words
         return VoiceFollowUp(actions=actions, next=plan if plan.respond else None)

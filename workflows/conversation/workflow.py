@@ -7,6 +7,10 @@ gateway through updates, beside the loop. After ``idle_timeout`` without activit
 closed, the run hangs up, lets the handlers finish, sends what operators asked for, records
 the conversation in memory and returns its final view. Handlers only record; ``run`` and the
 parts it calls act.
+
+A run continues as new between turns once its history is long (Temporal's suggestion,
+``CONVERSATION_MAX_HISTORY_EVENTS`` or the transcript's length), even while texts keep
+arriving: the pending texts go with the state and are answered by the next run.
 """
 
 from __future__ import annotations
@@ -48,11 +52,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.conversation.calls import CallLegs
     from workflows.conversation.handoff import Handoffs
     from workflows.conversation.intelligence import Intelligence
-    from workflows.conversation.memory import Memory
+    from workflows.conversation.memory import FORGET_PATCH, Memory
     from workflows.conversation.outbound import Outbound
     from workflows.conversation.tools import ToolRunner
     from workflows.conversation.turns import TextTurns
     from workflows.conversation.voice_turns import VoiceTurns
+
+HISTORY_EVENTS_LIMIT = 10_000
+"""A run's history length past which it continues as new, when no other limit is set (the
+server's own limit, where it terminates the workflow, is 51,200 events)."""
 
 
 @workflow.defn
@@ -80,7 +88,7 @@ class ConversationWorkflow(ConversationBase):
         signal ``cancel_callback`` — cancel a scheduled callback.
     Operators:
         signal ``close`` — close the conversation now.
-        signal ``forget`` — the customer was forgotten: drop what was recalled.
+        signal ``forget`` — the customer was forgotten: drop what was said, cancel callbacks.
         query ``describe`` — status, channels and transcript.
         update ``snapshot`` — ``describe`` after every earlier signal has been applied.
 
@@ -114,6 +122,7 @@ class ConversationWorkflow(ConversationBase):
     @workflow.run
     async def run(self, input: ConversationInput) -> ConversationView:
         """Answer the customer turn by turn until the conversation goes idle or is closed."""
+        self.bounded()  # decided once, before any query asks
         if self.state.started_at is None:
             self.state.started_at = workflow.now()
         self.publish()
@@ -134,9 +143,13 @@ class ConversationWorkflow(ConversationBase):
                 await self._handoffs.serve()
             elif self._close_reason is None and self._outbound.pending:
                 await self._outbound.start_next()
+            elif self._close_reason is None and self.bounded() and self._should_continue_as_new():
+                # Between turns, even with texts waiting: they go to the next run in the state.
+                await self._continue_as_new()
             elif self.state.pending and self._close_reason is None:
                 if self.state.status is ConversationStatus.AI:
-                    await self._take_turn()
+                    if not await self._turns.held_back(self._interrupts_a_hold):
+                        await self._take_turn()
                 else:
                     await self._handoffs.relay_to_human()
             elif self._close_reason is not None:
@@ -156,10 +169,20 @@ class ConversationWorkflow(ConversationBase):
         if self.state.pending:
             # A text arrived while we were closing: it starts the next run, not the void.
             await self._continue_as_new()
-        await self._intelligence.at_close()
+        if not self._memory.forgotten_completely():
+            await self._intelligence.at_close()
         if self._memory.enabled():
             await self._memory.record_conversation()
         return self._close()
+
+    def _interrupts_a_hold(self) -> bool:
+        """What may not wait for texts over the rate limit to get their turn."""
+        return (
+            self._close_reason is not None
+            or self._handoffs.has_work
+            or bool(self._outbound.pending)
+            or self._should_continue_as_new()
+        )
 
     async def _take_turn(self) -> None:
         ended = await self._turns.take()
@@ -193,6 +216,14 @@ class ConversationWorkflow(ConversationBase):
         if self._calls.live:  # never mid-call: the leg watchers live in this run
             return False
         info = workflow.info()
+        if self.bounded():
+            return (
+                info.is_continue_as_new_suggested()
+                or info.get_current_history_length()
+                >= (self.cfg.max_history_events or HISTORY_EVENTS_LIMIT)
+                or len(self.state.transcript)
+                >= self.cfg.max_transcript_entries + self.cfg.run_transcript_lines
+            )
         return info.is_continue_as_new_suggested() or (
             self.cfg.max_history_events is not None
             and info.get_current_history_length() >= self.cfg.max_history_events
@@ -223,7 +254,7 @@ class ConversationWorkflow(ConversationBase):
         if not state_ops.record_inbound(self.state, message, self.cfg):
             workflow.logger.info("duplicate message %s ignored", message.message_sid)
             return
-        self._turns.arrived()
+        self._turns.arrived(message)
         if new_channel:
             self.publish()
 
@@ -313,9 +344,16 @@ class ConversationWorkflow(ConversationBase):
         self._close_reason = request.reason
 
     @workflow.signal
-    def forget(self) -> None:
-        """The customer was forgotten: drop what was recalled; record only what follows."""
-        self._memory.forget()
+    async def forget(self) -> None:
+        """The customer was forgotten: drop what was recalled and said; cancel callbacks."""
+        complete = workflow.patched(FORGET_PATCH)
+        self._memory.forget(redact=complete)
+        if complete:
+            # The run ends too: a forgotten customer's payloads are encrypted with a key that
+            # is destroyed once this run is over; their next message starts afresh.
+            self._close_reason = self._close_reason or "forgotten"
+            if self._callbacks.any_scheduled:
+                await self._callbacks.cancel(None)
 
     @workflow.query
     def describe(self) -> ConversationView:

@@ -25,7 +25,8 @@ from switchboard.contract.intelligence import (
     OperatorTrigger,
 )
 from switchboard.insights import COUNT_COLUMNS, DayCounts, InsightsRows
-from switchboard.memory.postgres.database import PostgresDatabase, read_time, utc
+from switchboard.memory.postgres.database import read_time, utc
+from switchboard.memory.postgres.stored_runs import PostgresStoredRuns
 from switchboard.memory.sides import channel_mask, customer_key, stored_millis
 
 _RESULT_COLUMNS = (
@@ -106,15 +107,14 @@ def _read_result(row: Sequence[Any]) -> OperatorResult:
     )
 
 
-class PostgresInsights:
+class PostgresInsights(PostgresStoredRuns):
     """The insights side of ``PostgresStore``: operator results, facts and their aggregates.
+
+    With the reads of stored runs a re-analysis pages through (``PostgresStoredRuns``).
 
     Args:
         db: The store's connection pool.
     """
-
-    def __init__(self, db: PostgresDatabase) -> None:
-        self._db = db
 
     async def save_operator_results(self, results: Sequence[OperatorResult]) -> None:
         """Upsert results by (conversation, run, operator, version, first turn, last turn)."""

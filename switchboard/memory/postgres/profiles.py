@@ -43,9 +43,11 @@ _ATTACH = (
     "INSERT INTO identifiers (kind, value, customer, added_at) "
     "SELECT kind, value, %(customer)s, %(at)s "
     "FROM unnest(%(kinds)s::text[], %(values)s::text[]) AS i(kind, value) {where} "
-    "ON CONFLICT (kind, value) DO UPDATE "
-    "SET customer = excluded.customer, added_at = excluded.added_at"
+    "ON CONFLICT (kind, value) DO UPDATE SET added_at = excluded.added_at "
+    "WHERE identifiers.customer = excluded.customer"
 )
+"""Attach addresses unless another profile holds them: an address never moves (a row comes
+back only for one attached to this customer)."""
 
 
 def _limit(n: int) -> int | None:
@@ -84,11 +86,11 @@ class PostgresProfiles:
         )
         return str(rows[0][0]) if rows else None
 
-    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> None:
-        """Attach an address to a customer (moving it from another profile if need be)."""
+    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> bool:
+        """Attach an address unless another profile holds it (see ``MemoryStore``)."""
         customer = to_e164(customer)
         ident = parse_identifier(address)
-        await self._db.rows(
+        rows = await self._db.rows(
             f"WITH p AS ({_PROFILE}) {_ATTACH.format(where='')} RETURNING 1",
             {
                 "customer": customer,
@@ -97,6 +99,7 @@ class PostgresProfiles:
                 "values": [ident.value],
             },
         )
+        return bool(rows)
 
     async def set_trait(
         self, customer: str, name: str, value: TraitValue, *, source: str, at: datetime

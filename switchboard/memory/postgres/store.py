@@ -14,6 +14,7 @@ from switchboard.memory.base import SqlStore
 from switchboard.memory.embeddings import Embedder
 from switchboard.memory.postgres.database import PostgresDatabase
 from switchboard.memory.postgres.insights import PostgresInsights
+from switchboard.memory.postgres.keys import PostgresKeys
 from switchboard.memory.postgres.knowledge import PostgresKnowledge
 from switchboard.memory.postgres.profiles import PostgresProfiles
 
@@ -45,7 +46,11 @@ class PostgresStore(SqlStore):
     ) -> None:
         db = PostgresDatabase(url, min_size=min_size, max_size=max_size, open_timeout=open_timeout)
         super().__init__(
-            embedder, PostgresProfiles(db), PostgresKnowledge(db), PostgresInsights(db)
+            embedder,
+            PostgresProfiles(db),
+            PostgresKnowledge(db),
+            PostgresInsights(db),
+            PostgresKeys(db),
         )
         self._db = db
 

@@ -32,7 +32,8 @@ from switchboard.contract.intelligence import (
 from switchboard.insights import COUNT_COLUMNS, DayCounts, InsightsRows
 from switchboard.insights.metrics import REPEAT_WINDOW, utc
 from switchboard.memory.sides import channel_mask, customer_key, stored_millis
-from switchboard.memory.sqlite.database import SqliteDatabase, iso, read_time
+from switchboard.memory.sqlite.database import iso, read_time
+from switchboard.memory.sqlite.stored_runs import SqliteStoredRuns
 
 _RESULT_COLUMNS = (
     "conversation_id, run_id, operator, version, first_turn, last_turn, customer, trigger, "
@@ -85,15 +86,14 @@ def _read_result(row: Sequence[Any]) -> OperatorResult:
     )
 
 
-class SqliteInsights:
+class SqliteInsights(SqliteStoredRuns):
     """The insights side of ``SqliteStore``: operator results, facts and their aggregates.
+
+    With the reads of stored runs a re-analysis pages through (``SqliteStoredRuns``).
 
     Args:
         db: The store's connection.
     """
-
-    def __init__(self, db: SqliteDatabase) -> None:
-        self._db = db
 
     async def save_operator_results(self, results: Sequence[OperatorResult]) -> None:
         """Upsert results by (conversation, run, operator, version, first turn, last turn)."""

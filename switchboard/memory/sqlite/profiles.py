@@ -48,12 +48,14 @@ class SqliteProfiles:
         )
 
     @staticmethod
-    def _attach(db: sqlite3.Connection, customer: str, ident: Identifier, at: datetime) -> None:
-        db.execute(
+    def _attach(db: sqlite3.Connection, customer: str, ident: Identifier, at: datetime) -> bool:
+        """Attach unless another profile holds the address (it never moves); True if attached."""
+        cursor = db.execute(
             "INSERT INTO identifiers VALUES (?, ?, ?, ?) ON CONFLICT(kind, value) DO UPDATE "
-            "SET customer = excluded.customer, added_at = excluded.added_at",
+            "SET added_at = excluded.added_at WHERE identifiers.customer = excluded.customer",
             (ident.kind, ident.value, customer, iso(at)),
         )
+        return cursor.rowcount > 0
 
     async def resolve(self, address: str) -> str | None:
         """The customer an address belongs to (see ``MemoryStore.resolve``)."""
@@ -70,16 +72,16 @@ class SqliteProfiles:
 
         return await self._db.run(find)
 
-    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> None:
-        """Attach an address to a customer (moving it from another profile if need be)."""
+    async def add_identifier(self, customer: str, address: str, *, at: datetime) -> bool:
+        """Attach an address unless another profile holds it (see ``MemoryStore``)."""
         customer = to_e164(customer)
         ident = parse_identifier(address)
 
-        def add(db: sqlite3.Connection) -> None:
+        def add(db: sqlite3.Connection) -> bool:
             self._ensure_profile(db, customer, at)
-            self._attach(db, customer, ident, at)
+            return self._attach(db, customer, ident, at)
 
-        await self._db.write(add)
+        return await self._db.write(add)
 
     async def set_trait(
         self, customer: str, name: str, value: TraitValue, *, source: str, at: datetime

@@ -153,4 +153,49 @@ CREATE INDEX conversation_facts_reasons
     ON conversation_facts(day, handoff_reasons, channel_mask, handoffs) WHERE handoffs > 0;
 """,
     ),
+    (
+        3,
+        "re-analysis: stored runs in the order they closed",
+        """
+CREATE INDEX conversations_closed ON conversations(closed_at, run_id);
+""",
+    ),
+    (
+        4,
+        "payload encryption: data keys, wrapped by a master key",
+        """
+CREATE TABLE data_keys (
+    key_id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    master_key_id TEXT NOT NULL,
+    wrapped BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX data_keys_scope ON data_keys(scope, created_at);
+""",
+    ),
+    (
+        5,
+        "request keys: processed webhook ids and Idempotency-Keys, with an expiry",
+        """
+CREATE TABLE request_keys (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX request_keys_expiry ON request_keys(expires_at);
+""",
+    ),
+    (
+        6,
+        "tombstones: when a customer was forgotten (by a hash of their number)",
+        """
+CREATE TABLE tombstones (
+    customer_hash TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
+""",
+    ),
 ]

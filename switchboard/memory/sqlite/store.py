@@ -16,6 +16,7 @@ from switchboard.memory.base import SqlStore
 from switchboard.memory.embeddings import Embedder
 from switchboard.memory.sqlite.database import SqliteDatabase
 from switchboard.memory.sqlite.insights import SqliteInsights
+from switchboard.memory.sqlite.keys import SqliteKeys
 from switchboard.memory.sqlite.knowledge import SqliteKnowledge
 from switchboard.memory.sqlite.profiles import SqliteProfiles
 
@@ -34,7 +35,9 @@ class SqliteStore(SqlStore):
 
     def __init__(self, url: str, *, embedder: Embedder | None = None) -> None:
         db = SqliteDatabase(Path(url.removeprefix("sqlite:///")))
-        super().__init__(embedder, SqliteProfiles(db), SqliteKnowledge(db), SqliteInsights(db))
+        super().__init__(
+            embedder, SqliteProfiles(db), SqliteKnowledge(db), SqliteInsights(db), SqliteKeys(db)
+        )
         self._db = db
 
     async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
