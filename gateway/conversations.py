@@ -10,7 +10,6 @@ in ``gateway.conversation_list``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Iterator
 
@@ -71,7 +70,8 @@ class TemporalUnavailable(Exception):
 
 
 @contextlib.contextmanager
-def _unavailable_as_error() -> Iterator[None]:
+def unavailable_as_error() -> Iterator[None]:
+    """Temporal's "cannot connect" errors raised as ``TemporalUnavailable``."""
     try:
         yield
     except RPCError as exc:
@@ -82,22 +82,18 @@ def _unavailable_as_error() -> Iterator[None]:
         raise TemporalUnavailable(str(exc)) from exc
 
 
-async def _if_open(signal: Awaitable[None]) -> bool:
+async def if_open(signal: Awaitable[None]) -> bool:
     """Send a signal (not yet awaited) to an open conversation; False if none is open.
 
     Raises:
         TemporalUnavailable: Temporal could not be reached.
     """
     try:
-        with _unavailable_as_error():
+        with unavailable_as_error():
             await signal
     except RPCError:  # NOT_FOUND: no open conversation
         return False
     return True
-
-
-FORGET_WAIT = 15.0
-"""Seconds ``forget`` waits for the open conversation to close."""
 
 
 class ConversationGateway:
@@ -119,7 +115,7 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: the message was not accepted; Twilio should retry.
         """
-        with _unavailable_as_error():
+        with unavailable_as_error():
             await self._signal_with_start(
                 message.customer, message.channel, INBOUND_MESSAGE_SIGNAL, message
             )
@@ -145,7 +141,7 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: the call could not be attached.
         """
-        with _unavailable_as_error():
+        with unavailable_as_error():
             await self._signal_with_start(
                 leg.customer, Channel.VOICE, VOICE_CALL_STARTED_SIGNAL, leg
             )
@@ -159,7 +155,7 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
             WorkflowUpdateFailedError: the workflow refused (e.g. the call has ended).
         """
-        with _unavailable_as_error():
+        with unavailable_as_error():
             return await self._handle(customer).execute_update(
                 ConversationWorkflow.voice_prompt, prompt, id=prompt_id
             )
@@ -170,7 +166,7 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        with _unavailable_as_error():
+        with unavailable_as_error():
             return await self._handle(customer).query(ConversationWorkflow.voice_context)
 
     async def report_voice_reply(
@@ -182,7 +178,7 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
             WorkflowUpdateFailedError: the workflow refused.
         """
-        with _unavailable_as_error():
+        with unavailable_as_error():
             return await self._handle(customer).execute_update(
                 ConversationWorkflow.voice_reply, outcome, id=report_id
             )
@@ -193,7 +189,7 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        with _unavailable_as_error():
+        with unavailable_as_error():
             await self._handle(customer).signal(ConversationWorkflow.voice_interrupted, interrupt)
 
     async def record_delivery_status(self, customer: str, update: DeliveryStatusUpdate) -> bool:
@@ -203,28 +199,7 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
         """
         handle = self._handle(customer)
-        return await _if_open(handle.signal(ConversationWorkflow.delivery_status, update))
-
-    async def forget(self, customer: str, *, wait: float | None = None) -> bool:
-        """Tell the open conversation its customer was forgotten. False if none is open.
-
-        The conversation drops what was said, cancels its callbacks and closes; this waits
-        (up to ``wait`` seconds) until it has, so the customer's data keys are destroyed only
-        once no open run still needs them (``wait`` defaults to ``FORGET_WAIT``).
-
-        Raises:
-            TemporalUnavailable: Temporal could not be reached.
-        """
-        handle = self._handle(customer)
-        if not await _if_open(handle.signal(ConversationWorkflow.forget)):
-            return False
-        try:
-            await asyncio.wait_for(handle.result(), FORGET_WAIT if wait is None else wait)
-        except TimeoutError:
-            log.warning("forget_close_slow", conversation_id=conversation_id(customer))
-        except Exception as exc:  # closed some other way (failed, terminated): nothing runs
-            log.info("forget_close_ended", error=type(exc).__name__)
-        return True
+        return await if_open(handle.signal(ConversationWorkflow.delivery_status, update))
 
     # --- operators ------------------------------------------------------------------------
 
@@ -244,7 +219,7 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        with _unavailable_as_error():
+        with unavailable_as_error():
             return await conversation_list.list_conversations(
                 self._client,
                 closed=closed,
@@ -262,7 +237,7 @@ class ConversationGateway:
         """
         handle = self._client.get_workflow_handle_for(ConversationWorkflow.run, conversation)
         try:
-            with _unavailable_as_error():
+            with unavailable_as_error():
                 return await handle.query(ConversationWorkflow.describe)
         except RPCError:  # NOT_FOUND
             return None
@@ -304,14 +279,14 @@ class ConversationGateway:
         Raises:
             TemporalUnavailable: Temporal could not be reached.
         """
-        with _unavailable_as_error():
+        with unavailable_as_error():
             await self._signal_with_start(request.to, request.channel, OUTBOUND_SIGNAL, request)
             return await self._handle(request.to).execute_update(ConversationWorkflow.snapshot)
 
     async def voice_handoff_package(self, customer: str) -> HandoffPackage | None:
         """The package of the call's handoff, for the ``<Enqueue>`` task; None if unknown."""
         try:
-            with _unavailable_as_error():
+            with unavailable_as_error():
                 return await self._handle(customer).query(ConversationWorkflow.handoff_package)
         except (RPCError, WorkflowQueryFailedError, TemporalUnavailable) as exc:
             log.warning("handoff_package_unavailable", customer=customer, error=str(exc))
@@ -336,7 +311,7 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
         """
         handle = self._handle(customer)
-        return await _if_open(
+        return await if_open(
             handle.signal(ConversationWorkflow.handoff_accepted, HandoffAccepted(by=by))
         )
 
@@ -347,12 +322,12 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
         """
         handle = self._handle(customer)
-        return await _if_open(handle.signal(ConversationWorkflow.resume, ResumeRequest(note=note)))
+        return await if_open(handle.signal(ConversationWorkflow.resume, ResumeRequest(note=note)))
 
     async def call_enqueued(self, customer: str) -> None:
         """Tell the conversation its call went to the human queue (best effort)."""
         try:
-            with _unavailable_as_error():
+            with unavailable_as_error():
                 await self._handle(customer).signal(ConversationWorkflow.voice_handed_off)
         except (RPCError, TemporalUnavailable) as exc:
             log.warning("call_enqueued_not_recorded", customer=customer, error=str(exc))
@@ -364,10 +339,10 @@ class ConversationGateway:
 
         None if no conversation is open.
         """
-        if not await _if_open(signal):
+        if not await if_open(signal):
             return None
         try:
-            with _unavailable_as_error():
+            with unavailable_as_error():
                 return await handle.execute_update(ConversationWorkflow.snapshot)
         except (RPCError, WorkflowUpdateFailedError):
             # It finished meanwhile (a close): its final state answers queries still.
@@ -376,7 +351,7 @@ class ConversationGateway:
     async def healthy(self) -> bool:
         """True when the Temporal frontend answers."""
         try:
-            with _unavailable_as_error():
+            with unavailable_as_error():
                 return await self._client.service_client.check_health()
         except TemporalUnavailable:
             return False

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from switchboard.contract.names import (
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         REANALYZE_BATCH_ACTIVITY,
     )
     from switchboard.contract.reanalysis import (
+        MAX_PAGE,
         BatchOutcome,
         ReanalysisBatch,
         ReanalysisInput,
@@ -82,7 +84,7 @@ class ReanalysisWorkflow:
                     start_to_close_timeout=timedelta(minutes=2),
                     retry_policy=_STORE_RETRY,
                 )
-            page_size = request.batch * request.concurrency * _PAGE_BATCHES
+            page_size = min(request.batch * request.concurrency * _PAGE_BATCHES, MAX_PAGE)
             gate = asyncio.Semaphore(request.concurrency)
             for _ in range(PAGES_PER_RUN):
                 size = page_size
@@ -108,7 +110,10 @@ class ReanalysisWorkflow:
         except asyncio.CancelledError:
             progress.status = ReanalysisStatus.CANCELLED
             raise
-        except Exception:
+        except Exception as exc:
+            if is_cancelled_exception(exc):  # an activity cancelled with the workflow
+                progress.status = ReanalysisStatus.CANCELLED
+                raise asyncio.CancelledError from exc
             progress.status = ReanalysisStatus.FAILED
             raise
         progress.status = ReanalysisStatus.COMPLETED

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from gateway.conversations import TemporalUnavailable
 from gateway.dependencies import ConversationsDep, PayloadCodecDep, StoreDep, operator_auth
+from gateway.forgetting import cancel_callbacks, forget_conversation
 from switchboard.contract.addresses import InvalidAddress, customer_of
 from switchboard.memory.models import DocumentIn, IngestResult, KnowledgeHit
 from switchboard.memory.rendering import profile_json
@@ -52,16 +53,24 @@ async def forget_profile(
     """
     number = _customer(customer)
     try:
-        open_conversation = await conversations.forget(number)
+        conversation = await forget_conversation(conversations.client, number)
+        await cancel_callbacks(conversations.client, number)
     except TemporalUnavailable as exc:
         raise HTTPException(
             status_code=503, detail="Temporal unavailable; nothing deleted"
         ) from exc
-    forgotten = await store.forget(number)
-    if codec is not None:
-        codec.forget(number)
-    if not forgotten and not open_conversation:
+    # Keys go only when no run of theirs is open (one still needs them to be replayed): a
+    # conversation that could not close in time keeps them until the next forget.
+    keep_keys = conversation.still_open
+    if codec is not None and not keep_keys:
+        codec.forget(number)  # before the rows go: this process seals nothing more with them
+    forgotten = await store.forget(number, keep_keys=keep_keys)
+    if codec is not None and not keep_keys:
+        codec.forget(number)  # and after: a lookup in between may have cached one again
+    if not forgotten and not conversation.was_open:
         raise HTTPException(status_code=404, detail=f"no profile for {customer!r}")
+    if keep_keys:
+        return {"customer": number, "forgotten": True, "keys": "kept: a conversation is open"}
     return {"customer": number, "forgotten": True}
 
 

@@ -40,6 +40,8 @@ log = structlog.get_logger(__name__)
 
 CALL_SCOPE = "inbound-call"
 """The request-key scope of answered ``/twilio/voice`` ``CallSid``s."""
+SESSION_SCOPE = "relay-session"
+"""The request-key scope of broken relay sessions answered with a reconnect."""
 
 
 def _twiml(document: str) -> Response:
@@ -111,6 +113,7 @@ async def relay_session_ended(
     conversations: ConversationsDep,
     agent: AgentDep,
     slots: RelaySlotsDep,
+    store: StoreDep,
 ) -> Response:
     """The ``<Connect action>`` callback: the relay session is over.
 
@@ -136,11 +139,29 @@ async def relay_session_ended(
         handoff=bool(form.get("HandoffData")),
         reconnect=reconnect,
     )
+    if reconnect and await _repeated_session(form, settings, store):
+        metrics.webhooks.labels("voice_action", "duplicate").inc()
+        log.warning("relay_action_repeated", call_sid=form.get("CallSid"))
+        return _twiml(hangup_twiml())
     if reconnect:
         options = VoiceOptions.from_settings(settings, agent)
         options = replace(options, welcome_greeting=settings.voice_reconnect_greeting or None)
         return _twiml(_relay_twiml(form, settings, options))  # a fresh token for the new socket
     return _twiml(hangup_twiml())
+
+
+async def _repeated_session(form: dict[str, str], settings: Settings, store: StoreDep) -> bool:
+    """Whether this broken session's callback was answered before (a replay: no new token).
+
+    A session ends once, so its ``CallSid`` and ``SessionId`` are answered once; a captured
+    callback replayed later would otherwise mint a fresh relay token for the caller.
+    """
+    session = f"{form.get('CallSid', '')}/{form.get('SessionId', '')}"
+    now = datetime.now(UTC)
+    earlier = await store.claim_request_key(
+        SESSION_SCOPE, session, "", now=now, expires_at=now + settings.inbound_dedup_ttl
+    )
+    return earlier is not None
 
 
 async def _enqueue_for_human(

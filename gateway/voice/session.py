@@ -59,6 +59,10 @@ _NORMAL_CLOSE = frozenset({1000, 1001})
 _POLICY_VIOLATION = 1008
 
 
+SETUP_DEADLINE = 10.0
+"""Seconds a socket may stay open before its ``setup`` frame (Twilio sends it at once)."""
+
+
 class RelaySession:
     """The state of one live ConversationRelay socket."""
 
@@ -103,7 +107,17 @@ class RelaySession:
         reason = LegEndReason.DROPPED
         try:
             while True:
-                message = await self._ws.receive()
+                if self.leg is None:  # a socket that never says who it is holds no slot long
+                    try:
+                        message = await asyncio.wait_for(self._ws.receive(), SETUP_DEADLINE)
+                    except TimeoutError:
+                        self.refused = "no setup in time"
+                        log.warning("relay_setup_missing", seconds=SETUP_DEADLINE)
+                        with contextlib.suppress(Exception):
+                            await self._ws.close(code=_POLICY_VIOLATION)
+                        break
+                else:
+                    message = await self._ws.receive()
                 if message["type"] == "websocket.disconnect":
                     reason = _end_reason(message)
                     break

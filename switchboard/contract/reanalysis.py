@@ -20,6 +20,8 @@ MAX_CONCURRENCY = 32
 """Batches in flight at once, at most."""
 MAX_BATCH = 200
 """Conversations per batch activity, at most."""
+MAX_PAGE = 10_000
+"""Stored runs one page may hold."""
 
 
 class RunSelection(BaseModel):
@@ -83,7 +85,7 @@ class RunPageRequest(BaseModel):
 
     selection: RunSelection
     after: RunCursor | None = None
-    limit: int = Field(ge=1, le=10_000)
+    limit: int = Field(ge=1, le=MAX_PAGE)
 
 
 class ReanalysisBatch(BaseModel):

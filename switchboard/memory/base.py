@@ -164,7 +164,7 @@ class SqlStore(MemoryStore):
         """The whole profile, newest observations and summaries first."""
         return await self._profiles.get_profile(customer, limit=limit)
 
-    async def forget(self, customer: str) -> bool:
+    async def forget(self, customer: str, *, keep_keys: bool = False) -> bool:
         """Delete the profile (the rest cascades), results, facts and payload data keys.
 
         Without their data keys, the customer's payloads in Temporal cannot be read.
@@ -175,11 +175,11 @@ class SqlStore(MemoryStore):
             return False
         # The tombstone first: a write already on its way then cannot bring anything back.
         await self._keys.add_tombstone(tombstones.customer_hash(number), datetime.now(UTC))
-        return await self._erase(number)
+        return await self._erase(number, keep_keys=keep_keys)
 
-    async def _erase(self, number: str) -> bool:
+    async def _erase(self, number: str, *, keep_keys: bool = True) -> bool:
         derived = await self._insights.forget(number)
-        keys = await self._keys.forget(number)
+        keys = False if keep_keys else await self._keys.forget(number)
         return await self._profiles.forget(number) or derived or keys
 
     # --- payload data keys ----------------------------------------------------------------

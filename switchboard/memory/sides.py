@@ -8,10 +8,10 @@ counts insights fold): each a database round trip a call, or nearly. ``SqlStore`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from switchboard.contract.addresses import InvalidAddress, to_e164
 from switchboard.contract.intelligence import ConversationFacts, InsightsQuery, OperatorResult
@@ -147,6 +147,33 @@ def customer_key(customer: str) -> str:
 def stored_millis(ms: float | None) -> float | None:
     """A duration in milliseconds as stored: to the microsecond (so it reads back exactly)."""
     return None if ms is None else round(ms, 3)
+
+
+def selection_where(
+    selection: RunSelection,
+    after: RunCursor | None,
+    mark: Callable[[str], str],
+    time: Callable[[datetime], Any],
+) -> tuple[str, dict[str, Any]]:
+    """The ``WHERE`` clause and parameters of a re-analysis page over ``conversations``.
+
+    ``mark`` writes a named parameter in the backend's style, ``time`` a stored time.
+    """
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if selection.start is not None:
+        clauses.append(f"closed_at >= {mark('start')}")
+        params["start"] = time(selection.start)
+    if selection.end is not None:
+        clauses.append(f"closed_at < {mark('end')}")
+        params["end"] = time(selection.end)
+    if selection.customer is not None:
+        clauses.append(f"customer = {mark('customer')}")
+        params["customer"] = customer_key(selection.customer)
+    if after is not None:
+        clauses.append(f"(closed_at, run_id) > ({mark('after_at')}, {mark('after_run')})")
+        params["after_at"], params["after_run"] = time(after.closed_at), after.run_id
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def unique_results(results: Sequence[OperatorResult]) -> list[OperatorResult]:

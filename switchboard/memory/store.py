@@ -91,12 +91,13 @@ class MemoryStore(abc.ABC):
         """The profile with its latest ``limit`` observations and summaries; None if unknown."""
 
     @abc.abstractmethod
-    async def forget(self, customer: str) -> bool:
+    async def forget(self, customer: str, *, keep_keys: bool = False) -> bool:
         """Delete a customer and everything derived from them. False if unknown.
 
         Everything includes their operator results and conversation facts (a customer known
         only through those is known: True), and their payload data keys: every Temporal
-        payload encrypted for them becomes unreadable (``switchboard.runtime.data_keys``).
+        payload encrypted for them becomes unreadable (``switchboard.runtime.data_keys``) —
+        unless ``keep_keys`` (a run of theirs is still open and needs them).
         """
 
     @abc.abstractmethod

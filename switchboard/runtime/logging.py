@@ -45,8 +45,9 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", *, mask_numbers: b
         foreign_pre_chain=[*shared, *last],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            # Tracebacks become text here; mask them too (an exception may quote a number).
-            structlog.processors.format_exc_info if json_output else _identity,
+            # Tracebacks become text here, so the mask reaches them (an exception may quote a
+            # number); on a terminal only when numbers are not masked do they stay rich.
+            structlog.processors.format_exc_info if json_output or mask_numbers else _identity,
             *last,
             renderer,
         ],

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ class RelayBinding:
     call_sid: str | None
     customer: str
     outbound: bool
+
+
+_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 class TokenVerdict(StrEnum):
@@ -133,7 +137,8 @@ class RelayTokens:
         if not token:
             return TokenCheck(TokenVerdict.MISSING)
         parts = token.split(".") if len(token) <= _MAX_TOKEN_LENGTH else []
-        if len(parts) != 5 or parts[0] != _VERSION or not parts[2].isdigit():
+        # ASCII digits only: ``isdigit`` alone accepts "²", which ``int`` refuses.
+        if len(parts) != 5 or parts[0] != _VERSION or not _DIGITS.fullmatch(parts[2]):
             return TokenCheck(TokenVerdict.MALFORMED)
         _, kind, expiry, nonce, mac = parts
         if kind not in (_BOUND_TO_CALL, _BOUND_TO_NONCE) or not nonce:

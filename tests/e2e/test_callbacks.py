@@ -234,3 +234,24 @@ async def test_forgetting_the_customer_cancels_their_callbacks(s: Stack) -> None
     described = await s.client.get_workflow_handle(callback.workflow_id).describe()
     assert described.status is not None and described.status.name != "RUNNING"  # it stopped
     assert not s.twilio.calls
+
+
+async def test_forgetting_a_customer_whose_conversation_closed_cancels_their_callbacks(
+    s: Stack,
+) -> None:
+    s.llm.responder = calling_back_at(datetime.now(UTC) + timedelta(hours=1))
+    customer = unique_customer()
+    await s.text(customer, "call me back later")
+    await s.twilio.wait_for_messages(1)
+    [callback] = (await s.describe(customer)).callbacks
+    handle = s.client.get_workflow_handle(conversation_id(customer))
+    await handle.signal("close", {"reason": "done"})
+    await handle.result()  # the conversation is over; its callback's timer still runs
+    gone = await s.http.delete(f"{s.gateway_url}/api/profiles/{customer}")
+    assert gone.status_code == 200
+
+    async def stopped() -> bool:  # the cancellation was asked for; the timer stops
+        described = await s.client.get_workflow_handle(callback.workflow_id).describe()
+        return described.status is not None and described.status.name != "RUNNING"
+
+    await s.eventually(stopped)

@@ -359,7 +359,7 @@ async def test_forget_during_a_slow_summary_is_not_undone(
     await handle.signal("close", {"reason": "done"})
     await s.eventually(lambda: asyncio.sleep(0, any(is_summary(r) for r in s.llm.requests)))
     # The forget lands while the closing record waits; it does not wait that long itself.
-    monkeypatch.setattr("gateway.conversations.FORGET_WAIT", 0.5)
+    monkeypatch.setattr("gateway.forgetting.FORGET_WAIT", 0.5)
     gone = await api(s, "DELETE", f"/api/profiles/{customer}")
     assert gone.status_code == 200
     released.set()

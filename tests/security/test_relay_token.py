@@ -194,13 +194,17 @@ async def test_the_simulated_call_still_works_and_a_reconnect_gets_a_fresh_token
     )
     assert check.valid
     assert fresh not in relay_url_of(answer.text)  # never in a URL (nor an access log)
+    # The same callback, captured and replayed: that session was answered, no second token.
+    replayed = await stack.webhooks.post("/twilio/voice/action", action)
+    assert RELAY_TOKEN_PARAMETER not in replayed.text and "<Hangup" in replayed.text
     await stack.hang_up(call, customer)
 
 
 async def test_a_prompt_flood_is_capped(stack: Stack) -> None:
     """Twenty prompts while a reply streams: four wait, the rest are dropped unheard."""
     stack.llm.responder = lambda messages: FakeReply(
-        text="one two three four five six seven eight", token_delay=0.05
+        text="one two three four five six seven eight",
+        token_delay=0.2,  # time for the flood
     )
     customer = unique_customer()
     call = await stack.call(customer)

@@ -82,3 +82,10 @@ def test_a_token_never_names_the_customer() -> None:
 def test_an_empty_auth_token_is_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
         RelayTokens("", ACCOUNT)
+
+
+def test_a_token_with_non_ascii_digits_is_malformed_not_a_crash() -> None:
+    tokens = RelayTokens("auth-token", "AC" + "a" * 32)
+    binding = RelayBinding("CA" + "1" * 32, "+14155550100", outbound=False)
+    check = tokens.check("v1.c.1²3.nonce.mac", binding, "AC" + "a" * 32)
+    assert not check.valid

@@ -43,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.conversation.rules import Rules
 
 INTELLIGENCE_PATCH = "intelligence"
+SETTLE_PATCH = "intelligence-settle"
+"""Continue-as-new waits for running analyses and rule webhooks (their results act)."""
 ESCALATION_RULE = "escalation_high"
 """The default rule: an escalation of the policy's level hands the conversation to a human."""
 
@@ -87,6 +89,20 @@ class Intelligence:
             request = self._request(OperatorTrigger.TURN, due, lines=_LINES)
             self._running = [t for t in self._running if not t.done()]
             self._running.append(asyncio.create_task(self._analyse(request)))
+
+    async def settle(self) -> None:
+        """Finish the analyses and rule webhooks still running (the run continues as new).
+
+        Behind ``SETTLE_PATCH``: histories from before continued as new without waiting.
+        """
+        if not self.enabled() or not (self._running or self._rules.busy):
+            return
+        if not workflow.patched(SETTLE_PATCH):
+            return
+        for task in self._running:
+            await task
+        self._running = []
+        await self._rules.settle()
 
     async def at_close(self) -> None:
         """The conversation is closing: finish what runs, then the close operators and facts."""

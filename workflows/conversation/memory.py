@@ -50,6 +50,7 @@ class Memory:
     def __init__(self, conv: ConversationBase) -> None:
         self._conv = conv
         self._on: bool | None = None
+        self._forgotten_here = False  # ``forget`` redacted this run (see forgotten_completely)
 
     def enabled(self) -> bool:
         """Whether this run has memory (the ``memory`` patch); remembered for queries."""
@@ -92,13 +93,20 @@ class Memory:
         state.profile_name = None
         state.forgotten_at = workflow.now()
         if redact:
+            self._forgotten_here = True
             removed = sum(1 for e in state.transcript if e.role is not Role.SYSTEM)
             state.transcript = [e for e in state.transcript if e.role is Role.SYSTEM]
+            # Texts not yet answered are the customer's words too: not answered, not carried.
+            removed += len(state.pending)
+            state.pending = []
             self._conv.note(f"the customer was forgotten: {removed} earlier lines removed")
 
     def forgotten_completely(self) -> bool:
-        """The customer was forgotten in this run under ``FORGET_PATCH``: store nothing more."""
-        return self._conv.state.forgotten_at is not None and workflow.patched(FORGET_PATCH)
+        """The customer was forgotten in this run (``forget`` with ``redact``): store nothing.
+
+        A flag of the run, not of the state: a later run of the chain stores as usual.
+        """
+        return self._forgotten_here
 
     async def run_tool(self, call: ToolCall, args: BaseModel) -> str:
         """Run ``remember`` or ``search_knowledge`` (arguments already validated)."""
@@ -157,7 +165,8 @@ class Memory:
         request = CloseRecordRequest(
             customer=state.customer,
             conversation_id=workflow.info().workflow_id,
-            run_id=workflow.info().run_id,
+            # The chain's first run: the key operator results and facts are stored under too.
+            run_id=workflow.info().first_execution_run_id,
             closed_at=workflow.now(),
             transcript=lines,
             identifiers=sorted({channel_address(state.customer, c) for c in state.channels}),

@@ -102,6 +102,11 @@ class Rules:
             for index, action in enumerate(rule.actions):
                 self._perform(rule, index, action, request, result)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a webhook is still being posted."""
+        return any(not task.done() for task in self._posting)
+
     async def settle(self) -> None:
         """Wait for the webhooks still being posted (the run is closing)."""
         for task in self._posting:

@@ -230,6 +230,7 @@ class ConversationWorkflow(ConversationBase):
         )
 
     async def _continue_as_new(self) -> None:
+        await self._intelligence.settle()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             ConversationInput(

@@ -14,25 +14,11 @@ from switchboard.contract.addresses import Channel
 from switchboard.contract.reanalysis import RunCursor, RunSelection, StoredRun
 from switchboard.memory.models import FactLabels, TranscriptLine
 from switchboard.memory.postgres.database import PostgresDatabase, read_time, utc
-from switchboard.memory.sides import customer_key
+from switchboard.memory.sides import selection_where
 
 
 def _where(selection: RunSelection, after: RunCursor | None) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if selection.start is not None:
-        clauses.append("closed_at >= %(start)s")
-        params["start"] = utc(selection.start)
-    if selection.end is not None:
-        clauses.append("closed_at < %(end)s")
-        params["end"] = utc(selection.end)
-    if selection.customer is not None:
-        clauses.append("customer = %(customer)s")
-        params["customer"] = customer_key(selection.customer)
-    if after is not None:
-        clauses.append("(closed_at, run_id) > (%(after_at)s, %(after_run)s)")
-        params["after_at"], params["after_run"] = utc(after.closed_at), after.run_id
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return selection_where(selection, after, lambda name: f"%({name})s", utc)
 
 
 class PostgresStoredRuns:

@@ -15,26 +15,12 @@ from typing import Any
 from switchboard.contract.addresses import Channel
 from switchboard.contract.reanalysis import RunCursor, RunSelection, StoredRun
 from switchboard.memory.models import FactLabels, TranscriptLine
-from switchboard.memory.sides import customer_key
+from switchboard.memory.sides import selection_where
 from switchboard.memory.sqlite.database import SqliteDatabase, iso, read_time
 
 
 def _where(selection: RunSelection, after: RunCursor | None) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if selection.start is not None:
-        clauses.append("closed_at >= :start")
-        params["start"] = iso(selection.start)
-    if selection.end is not None:
-        clauses.append("closed_at < :end")
-        params["end"] = iso(selection.end)
-    if selection.customer is not None:
-        clauses.append("customer = :customer")
-        params["customer"] = customer_key(selection.customer)
-    if after is not None:
-        clauses.append("(closed_at, run_id) > (:after_at, :after_run)")
-        params["after_at"], params["after_run"] = iso(after.closed_at), after.run_id
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return selection_where(selection, after, lambda name: f":{name}", iso)
 
 
 class SqliteStoredRuns:
