@@ -37,6 +37,9 @@ populate: install ## Simulate N customers (default 50) to fill the insights (`ma
 reanalyze: install ## Run operators again over stored conversations: OPS="topic sentiment" [FROM=2026-11-01] [TO=…]
 	$(BIN)/python -m switchboard.devtools.reanalyze $(OPS) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
 
+replay-gate: install ## Replay open (and 24h-closed) workflows against this checkout [WITHIN=6h] [DIR=histories/]
+	$(BIN)/python -m switchboard.devtools.replay_gate $(if $(WITHIN),--closed-within $(WITHIN)) $(if $(DIR),--history-dir $(DIR))
+
 test: install-test ## Run the whole test suite (starts its own Temporal dev server and fakes)
 	$(BIN)/python -m pytest -q
 
@@ -76,4 +79,4 @@ lock: $(BIN)/uv ## Refresh uv.lock after changing dependencies
 clean: ## Remove local state (.data) and caches; keeps .venv
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install install-test run chat populate reanalyze test fuzz lint format bench bench-voice bench-memory bench-tools bench-reanalysis lock clean
+.PHONY: help install install-test run chat populate reanalyze replay-gate test fuzz lint format bench bench-voice bench-memory bench-tools bench-reanalysis lock clean

@@ -31,8 +31,10 @@ from switchboard.intelligence import Analyzer, load_operators, load_rules, webho
 from switchboard.memory.setup import open_memory
 from switchboard.runtime.config import Settings, get_settings
 from switchboard.runtime.logging import configure_logging
-from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.runtime.outbox import open_outbox
 from switchboard.runtime.temporal import connect, ensure_search_attributes
+from switchboard.runtime.tracing import start_tracing, stop_tracing, worker_interceptors
+from switchboard.runtime.versioning import deployment_config
 from switchboard.twilio.rest import TwilioRestClient
 from workflows.callback import CallbackWorkflow
 from workflows.conversation import ConversationWorkflow
@@ -94,7 +96,7 @@ class WorkerPool:
 async def build_worker(client: Client, settings: Settings) -> AsyncIterator[WorkerPool]:
     """The workers of this process, with their clients; closes them on exit."""
     agent = load_agent(settings)
-    outbox = SqliteOutbox(settings.outbox_path, retention=settings.outbox_retention.total_seconds())
+    outbox = open_outbox(settings)  # with PostgreSQL memory, a table every host shares
     store = await open_memory(settings)
     # Neither client keeps cookies: each serves every customer, so a cookie one customer's
     # request brought back must not go out with the next customer's. The agent's tools get
@@ -143,6 +145,8 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 ],
                 graceful_shutdown_timeout=timedelta(seconds=5),
                 max_cached_workflows=settings.worker_max_cached_workflows,
+                deployment_config=deployment_config(settings),
+                interceptors=worker_interceptors(client),
             )
         ]
         if settings.intelligence:
@@ -173,6 +177,8 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                         reanalysis.reanalyze_batch,
                     ],
                     graceful_shutdown_timeout=timedelta(seconds=5),
+                    interceptors=worker_interceptors(client),
+                    deployment_config=deployment_config(settings),
                 )
             )
         try:
@@ -184,7 +190,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
             if operators_client is not None:
                 await operators_client.close()
             await store.close()
-    outbox.close()
+            await outbox.aclose()
 
 
 async def main() -> None:
@@ -194,6 +200,8 @@ async def main() -> None:
         settings.log_level, settings.log_format, mask_numbers=settings.log_mask_numbers
     )
     log.info("worker_starting", **settings.safe_summary())
+    # Before connecting: the client takes its tracing interceptor from it.
+    start_tracing("switchboard-worker")
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace, search_attributes.ALL)
     stop = asyncio.Event()
@@ -206,6 +214,7 @@ async def main() -> None:
         log.info("worker_stopping")
         await worker.shutdown()
         await run
+    stop_tracing()  # export the last spans
 
 
 if __name__ == "__main__":

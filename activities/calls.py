@@ -20,7 +20,7 @@ from switchboard.agent import Agent
 from switchboard.contract.names import PLACE_CALL_ACTIVITY
 from switchboard.contract.outbound import PlaceCallRequest, PlacedCall
 from switchboard.runtime.config import Settings
-from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.runtime.outbox import Outbox
 from switchboard.twilio.failures import classify_twilio_error, outbox_note, twilio_unreachable
 from switchboard.twilio.relay_token import RELAY_TOKEN_PARAMETER, RelayBinding, RelayTokens
 from switchboard.twilio.rest import TwilioError, TwilioRestClient, utc_from_timestamp
@@ -46,7 +46,7 @@ class CallActivities:
         self,
         settings: Settings,
         rest: TwilioRestClient,
-        outbox: SqliteOutbox,
+        outbox: Outbox,
         agent: Agent | None = None,
     ) -> None:
         self._rest = rest

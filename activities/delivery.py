@@ -2,8 +2,9 @@
 
 The reply is claimed in the outbox under its idempotency key before the request leaves; a
 retry that finds it sent returns the recorded SID, and one that finds it begun without an
-answer asks Twilio (``find_message``) before sending again. Twilio's refusals are classed
-by :func:`switchboard.twilio.failures.classify_twilio_error`.
+answer asks Twilio (``find_message``) before sending again. With PostgreSQL memory the
+outbox is shared by every host, so that holds wherever the retry runs. Twilio's refusals are
+classed by :func:`switchboard.twilio.failures.classify_twilio_error`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from activities.heartbeat import heartbeating
 from switchboard.contract.messaging import SendMessageRequest, SendMessageResult
 from switchboard.contract.names import SEND_MESSAGE_ACTIVITY
 from switchboard.runtime.config import Settings
-from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.runtime.outbox import Outbox
 from switchboard.twilio.failures import classify_twilio_error, outbox_note, twilio_unreachable
 from switchboard.twilio.rest import TwilioError, TwilioRestClient, utc_from_timestamp
 
@@ -28,7 +29,7 @@ log = structlog.get_logger(__name__)
 class DeliveryActivities:
     """Activities that send messages to customers."""
 
-    def __init__(self, settings: Settings, rest: TwilioRestClient, outbox: SqliteOutbox) -> None:
+    def __init__(self, settings: Settings, rest: TwilioRestClient, outbox: Outbox) -> None:
         self._rest = rest
         self._outbox = outbox
         self._status_callback = f"{settings.public_base_url}/twilio/messaging/status"
@@ -50,10 +51,13 @@ class DeliveryActivities:
             )  # fmt: skip
         try:
             if record.state == "sending":
-                # An earlier attempt left without an answer: did Twilio get it?
+                # An earlier attempt (on this host or another) left without an answer: did
+                # Twilio get it? A template's recorded body is not what Twilio renders, so a
+                # template is matched by number and time alone.
                 found = await self._rest.find_message(
-                    request.to, request.from_, request.body, utc_from_timestamp(record.claimed_at)
-                )
+                    request.to, request.from_, utc_from_timestamp(record.claimed_at),
+                    body=None if request.content_sid else request.body,
+                )  # fmt: skip
                 if found is not None:
                     await self._outbox.mark_sent(key, found.sid, found.status)
                     bound.info("send_recovered", sid=found.sid)

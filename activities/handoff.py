@@ -45,7 +45,7 @@ from switchboard.memory.models import TranscriptLine
 from switchboard.memory.rendering import profile_json
 from switchboard.memory.summary import MAX_SUMMARY_CHARS, fallback_summary, transcript_text
 from switchboard.runtime.config import Settings
-from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.runtime.outbox import Outbox
 from switchboard.runtime.webhooks import WebhookError, post_signed
 from switchboard.twilio.failures import (
     classify_twilio_error,
@@ -89,7 +89,7 @@ class HandoffActivities:
         http: httpx.AsyncClient,
         store: MemoryStore,
         llm: openai.AsyncOpenAI | None,
-        outbox: SqliteOutbox,
+        outbox: Outbox,
     ) -> None:
         self._http = http
         self._store = store

@@ -16,6 +16,7 @@ from switchboard.contract.addresses import Channel
 from switchboard.contract.llm import ChatMessage, LLMReply, LLMRequest, ToolCall
 from switchboard.contract.names import GENERATE_REPLY_ACTIVITY
 from switchboard.runtime.config import Settings
+from switchboard.runtime.model_tracing import model_http_client
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +48,7 @@ def openai_client(settings: Settings) -> openai.AsyncOpenAI | None:
         api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused",
         max_retries=0,  # Temporal owns retries (and the voice path its own, see llm_stream)
         timeout=settings.llm_timeout.total_seconds(),
+        http_client=model_http_client(),  # traced when tracing is on
     )
 
 

@@ -17,12 +17,16 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from gateway.app import create_app
+from gateway.drain import DrainingServer
 from gateway.limits import RELAY_FRAME_LIMIT
 from switchboard.runtime.config import Settings, get_settings
 from switchboard.runtime.logging import configure_logging
+from switchboard.runtime.tracing import start_tracing, stop_tracing
 
 EXIT_REFUSED = 2
 """Exit status of a gateway that refuses its configuration."""
+EXIT_NOT_STARTED = 3
+"""Exit status of a gateway whose server did not start (as ``uvicorn.run``'s)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -70,7 +74,17 @@ def main() -> None:
     problems = refusals(settings)
     if problems:
         sys.exit(_refuse(problems))
-    uvicorn.run(create_app(settings), **server_options(settings))
+    # Before the app is built: it is instrumented, and its clients intercepted, only if on.
+    start_tracing("switchboard-gateway")
+    app = create_app(settings)
+    # uvicorn.run's server, but a SIGTERM drains the live calls first (gateway.drain).
+    server = DrainingServer(
+        uvicorn.Config(app, **server_options(settings)), app, settings.gateway_drain_seconds
+    )
+    server.run()
+    stop_tracing()  # export the last spans
+    if not server.started:
+        sys.exit(EXIT_NOT_STARTED)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from switchboard.contract import search_attributes
 from switchboard.memory.setup import open_memory
 from switchboard.runtime.config import Settings
 from switchboard.runtime.temporal import connect, ensure_search_attributes, payload_codec
+from switchboard.runtime.tracing import instrument_app
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +102,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.include_router(codec.router)
     if settings.sandbox:
         app.include_router(sandbox.router)
-
+    # A server span per request when tracing is on (switchboard.runtime.tracing).
+    instrument_app(app)
     return app
 
 

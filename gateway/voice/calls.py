@@ -54,11 +54,16 @@ class RelaySlots:
             raise ValueError("a gateway must take at least one call")
         self.limit = limit
         self.in_use = 0
+        self.draining = False
 
     @property
     def full(self) -> bool:
-        """True when no further socket may be accepted now."""
-        return self.in_use >= self.limit
+        """True when no further socket may be accepted now (all taken, or draining)."""
+        return self.draining or self.in_use >= self.limit
+
+    def drain(self) -> None:
+        """Take no further socket, for good: the process is shutting down (``gateway.drain``)."""
+        self.draining = True
 
     def take(self) -> bool:
         """Hold a slot for a new socket; False (nothing held) when all are taken."""

@@ -29,6 +29,7 @@ from switchboard.contract.names import gateway_task_queue as gateway_task_queue_
 from switchboard.contract.voice import VoiceActionsRequest, VoiceLegEnd
 from switchboard.runtime.config import Settings
 from switchboard.runtime.temporal import connect
+from switchboard.runtime.tracing import worker_interceptors
 
 log = structlog.get_logger(__name__)
 
@@ -97,6 +98,7 @@ async def running_leg_worker(
                     task_queue=task_queue,
                     activities=[legs.watch_voice_leg, legs.perform_voice_actions],
                     max_concurrent_activities=5000,  # a watcher per live call; they only wait
+                    interceptors=worker_interceptors(connected),
                 )
                 log.info("leg_worker_started", task_queue=task_queue)
                 await worker.run()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     temporal_task_queue: str = DEFAULT_TASK_QUEUE
     temporal_api_key: SecretStr | None = None
     temporal_tls: bool = False
+    # Worker Versioning (``runtime.versioning``): both set, the workers poll as this version
+    # of the deployment; unset, unversioned, as before
+    temporal_deployment_name: str | None = None
+    temporal_build_id: str | None = None
+    temporal_versioning_behavior: Literal["auto_upgrade", "pinned"] = "auto_upgrade"
+    # host:port where this process serves Temporal's SDK metrics for Prometheus; unset: none
+    temporal_metrics_bind: str | None = None
 
     # Twilio
     twilio_account_sid: str | None = None
@@ -95,6 +102,10 @@ class Settings(BaseSettings):
     # answered 503 by the server) and ConversationRelay calls (more are turned away)
     gateway_max_connections: int = Field(default=1000, ge=1)
     gateway_max_calls: int = Field(default=200, ge=1)
+    # After SIGTERM, how long a gateway lets its live calls finish (gateway.drain); keep it
+    # under the orchestrator's grace period (compose stop_grace_period, Kubernetes
+    # terminationGracePeriodSeconds)
+    gateway_drain_seconds: float = Field(default=300, ge=0)
 
     # Conversation behaviour
     conversation_idle_timeout: Duration = timedelta(hours=1)
@@ -180,6 +191,12 @@ class Settings(BaseSettings):
             parse_keys(value.get_secret_value())
         return value
 
+    @field_validator("temporal_versioning_behavior", mode="before")
+    @classmethod
+    def _behavior_lower(cls, value: Any) -> Any:
+        """``PINNED`` or ``pinned``, as the CLI and the docs spell it."""
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("outbox_retention", mode="after")
     @classmethod
     def _outbox_retention(cls, value: timedelta) -> timedelta:
@@ -193,6 +210,11 @@ class Settings(BaseSettings):
         if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
             raise ValueError(
                 "set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither (sandbox mode)"
+            )
+        if (self.temporal_deployment_name is None) != (self.temporal_build_id is None):
+            raise ValueError(
+                "set both TEMPORAL_DEPLOYMENT_NAME and TEMPORAL_BUILD_ID (Worker Versioning),"
+                " or neither"
             )
         if self.handoff_webhook_url and self.handoff_webhook_secret is None:
             raise ValueError(
@@ -255,10 +277,10 @@ class Settings(BaseSettings):
 
     @property
     def outbox_path(self) -> Path:
-        """The send outbox's SQLite file: the memory database's, or ``.data/outbox.db``.
+        """The send outbox's SQLite file when memory is SQLite: the memory database's file.
 
-        With PostgreSQL memory the outbox stays a local file for now, so it guards the
-        sends of the workers on one host.
+        With PostgreSQL memory the outbox is a table in that database instead
+        (``switchboard.runtime.outbox.open_outbox``); ``.data/outbox.db`` is only a fallback.
         """
         if self.memory_database_url.startswith("sqlite:///"):
             return Path(self.memory_database_url.removeprefix("sqlite:///"))
@@ -280,6 +302,12 @@ class Settings(BaseSettings):
             "temporal_address": self.temporal_address,
             "temporal_namespace": self.temporal_namespace,
             "task_queue": self.temporal_task_queue,
+            "worker_version": (
+                f"{self.temporal_deployment_name}:{self.temporal_build_id}"
+                f" ({self.temporal_versioning_behavior})"
+                if self.temporal_build_id
+                else None
+            ),
             "sandbox": self.sandbox,
             "llm": self.llm_base_url or "demo responder",
             "llm_model": self.llm_model,

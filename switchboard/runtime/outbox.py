@@ -8,6 +8,11 @@ the request left) asks Twilio whether the message exists before sending again.
 A row holds the customer's number and the message's text, so it is kept only as long as a
 retry can still come: rows untouched for ``retention`` (``OUTBOX_RETENTION``, 24 h; a send's
 retries end within an hour) are deleted, checked at most once a minute as sends go by.
+
+Two backends behind one :class:`Outbox` protocol, chosen by :func:`open_outbox`: with
+PostgreSQL memory the outbox is a table in that database (``PostgresOutbox``), so a retry on
+any host sees the claims of every other; otherwise it is a SQLite file (``SqliteOutbox``),
+which guards the sends of the workers on one host only.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from switchboard.runtime.config import Settings
 
 _T = TypeVar("_T")
 
@@ -40,7 +48,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_updated ON outbox(updated_at);
 """
-_PURGE_EVERY = 60.0  # seconds between looks for rows past their retention
+PURGE_EVERY = 60.0
+"""Seconds between looks for rows past their retention."""
 DEFAULT_RETENTION = 24 * 3600.0
 MIN_RETENTION = 2 * 3600.0
 """Longer than any send's retries (an hour at most): a purged key can never be sent again."""
@@ -58,6 +67,66 @@ class OutboxRecord:
     claimed_at: float
     body: str
     answers: list[str]
+
+
+class Outbox(Protocol):
+    """The record of sends, one row per idempotency key (``SqliteOutbox``, ``PostgresOutbox``)."""
+
+    async def claim(
+        self,
+        key: str,
+        conversation_id: str,
+        to: str,
+        from_: str,
+        body: str,
+        answers: list[str] | None = None,
+    ) -> OutboxRecord:
+        """Begin an attempt to send ``key``; returns the record as it was before this attempt.
+
+        A ``new`` record was never tried; ``sending`` means an earlier attempt left with no
+        answer seen; ``failed`` that Twilio refused it; ``sent`` means nothing must be sent
+        (and no attempt is begun). One transaction: of two racing claims, the second sees the
+        first's attempt.
+        """
+        ...
+
+    async def mark_sent(self, key: str, sid: str, status: str) -> None:
+        """Record that Twilio accepted the message."""
+        ...
+
+    async def mark_failed(self, key: str, status: str) -> None:
+        """Record that Twilio refused the message for good."""
+        ...
+
+    async def purge(self, now: float | None = None) -> int:
+        """Delete the rows untouched for the retention period; how many went."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the outbox's connections."""
+        ...
+
+
+def check_retention(retention: float) -> float:
+    """``retention`` in seconds, refused when a purged key could still be retried."""
+    if retention < MIN_RETENTION:
+        raise ValueError(f"outbox retention must be at least {MIN_RETENTION / 3600:g} h")
+    return retention
+
+
+def open_outbox(settings: Settings) -> Outbox:
+    """The outbox for ``settings``: in the PostgreSQL memory database, else a SQLite file.
+
+    With PostgreSQL memory every host's workers share the one table, so a send retried (or a
+    local activity re-run after a crash) on another host still finds its claim.
+    """
+    retention = settings.outbox_retention.total_seconds()
+    url = settings.memory_database_url
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        from switchboard.runtime.outbox_postgres import PostgresOutbox
+
+        return PostgresOutbox(url, retention=retention)
+    return SqliteOutbox(settings.outbox_path, retention=retention)
 
 
 def sqlite_path(database_url: str) -> Path:
@@ -78,9 +147,7 @@ class SqliteOutbox:
     """Outbox in a SQLite file (WAL mode, safe for several processes on one host)."""
 
     def __init__(self, path: Path, *, retention: float = DEFAULT_RETENTION) -> None:
-        if retention < MIN_RETENTION:
-            raise ValueError(f"outbox retention must be at least {MIN_RETENTION / 3600:g} h")
-        self._retention = retention
+        self._retention = check_retention(retention)
         self._purged_at = 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -99,8 +166,8 @@ class SqliteOutbox:
         self, key: str, conversation_id: str, to: str, from_: str, body: str, answers: list[str]
     ) -> OutboxRecord:
         now = time.time()
-        if now - self._purged_at > _PURGE_EVERY:
-            self.purge(now)
+        if now - self._purged_at > PURGE_EVERY:
+            self._purge(now)
         with self._conn:  # one transaction: the record as it was, and this attempt begun
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute(
@@ -143,9 +210,11 @@ class SqliteOutbox:
         """
         return await self._run(self._claim, key, conversation_id, to, from_, body, answers or [])
 
-    def purge(self, now: float | None = None) -> int:
+    async def purge(self, now: float | None = None) -> int:
         """Delete the rows untouched for the retention period; how many went."""
-        now = time.time() if now is None else now
+        return await self._run(self._purge, time.time() if now is None else now)
+
+    def _purge(self, now: float) -> int:
         self._purged_at = now
         deleted = self._conn.execute(
             "DELETE FROM outbox WHERE updated_at < ?", (now - self._retention,)
@@ -169,3 +238,7 @@ class SqliteOutbox:
     def close(self) -> None:
         """Close the database connection."""
         self._conn.close()
+
+    async def aclose(self) -> None:
+        """Close the database connection (the :class:`Outbox` spelling)."""
+        self.close()

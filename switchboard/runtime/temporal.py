@@ -22,6 +22,8 @@ from switchboard.memory.store import open_store
 from switchboard.runtime.config import Settings
 from switchboard.runtime.data_keys import DataKeys
 from switchboard.runtime.payload_codec import EncryptionCodec
+from switchboard.runtime.sdk_metrics import temporal_runtime
+from switchboard.runtime.tracing import client_interceptors
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +32,9 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
     """A client with the pydantic data converter (API key implies TLS, for Temporal Cloud).
 
     With ``PAYLOAD_ENCRYPTION_KEYS`` set, every payload it (and a worker on it) writes is
-    encrypted (``payload_codec``).
+    encrypted (``payload_codec``). With tracing on (``runtime.tracing``), it carries Temporal's
+    tracing interceptor, and so does every worker on it. With ``TEMPORAL_METRICS_BIND`` set,
+    it and its workers report the SDK's metrics there (``sdk_metrics``).
     """
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
@@ -39,6 +43,8 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         api_key=api_key,
         tls=settings.temporal_tls or api_key is not None,
         data_converter=await data_converter(settings),
+        interceptors=client_interceptors(),
+        runtime=temporal_runtime(settings),
         lazy=lazy,
     )
 

@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 
+LOOKUP_SKEW = timedelta(seconds=5)
+"""How far Twilio's clock (a resource's ``date_created``, to the second) may lag ours."""
+
 
 class TwilioError(Exception):
     """A non-2xx answer from Twilio, with its error code when it gave one."""
@@ -118,25 +121,35 @@ class TwilioRestClient:
         return _parse_message(check_response(response))
 
     async def find_message(
-        self, to: str, from_: str, body: str, since: datetime
+        self, to: str, from_: str, since: datetime, body: str | None = None
     ) -> SentMessage | None:
-        """The message with this exact body sent to ``to`` from ``from_`` at or after ``since``.
+        """The oldest message to ``to`` from ``from_`` created at or after ``since``.
 
-        Used to learn whether an attempt whose outcome we never saw reached Twilio.
+        Used to learn whether an attempt whose outcome we never saw reached Twilio. ``body``:
+        the text a plain send carried, which the message must have too (several parts of one
+        reply go out in a row); None for a template send (``ContentSid``), whose body is what
+        Twilio rendered, not anything we hold, so it is matched by number and time alone.
+
+        The list is filtered by ``To`` and ``From`` only: ``DateSent`` stays empty while a
+        message is queued (behind the sender's rate, or just accepted), so a ``DateSent>``
+        filter could hide the very message we look for; the creation time is compared here.
+        The oldest match is taken: our attempt was claimed before its request left, so it is
+        the first message created after the claim.
         """
-        slack = since - timedelta(seconds=5)  # clocks of two hosts
-        params = {"To": to, "From": from_, "DateSent>": slack.date().isoformat(), "PageSize": "50"}
+        slack = since - LOOKUP_SKEW
+        params = {"To": to, "From": from_, "PageSize": "50"}
         response = await self._http.get(
             f"{self._account}/Messages.json", params=params, auth=self._auth
         )
         data = check_response(response)
-        for item in data.get("messages") or []:
+        found: SentMessage | None = None
+        for item in data.get("messages") or []:  # newest first
             message = _parse_message(item)
-            if message.body != body or message.to != to:
+            if message.to != to or (body is not None and message.body != body):
                 continue
             if message.date_created is None or message.date_created >= slack:
-                return message
-        return None
+                found = message
+        return found
 
     async def create_call(self, form: dict[str, str]) -> CallResource:
         """POST Calls.json (``To``, ``From`` and one of ``Twiml``, ``Url``, ``ApplicationSid``).
@@ -156,7 +169,7 @@ class TwilioRestClient:
         queued (calls beyond the account's CPS wait), so a ``StartTime>`` filter could hide
         the very call we look for; the creation time is compared here instead.
         """
-        slack = since - timedelta(seconds=5)  # clocks of two hosts
+        slack = since - LOOKUP_SKEW
         params = {"To": to, "From": from_, "PageSize": "20"}
         response = await self._http.get(
             f"{self._account}/Calls.json", params=params, auth=self._auth

@@ -1,4 +1,5 @@
-"""Crashes: a worker killed mid-turn, the Temporal server restarted between turns."""
+"""Crashes: a worker killed mid-turn or mid-send (on one host or two), the Temporal server
+restarted between turns."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -51,10 +54,13 @@ class WorkerProcess:
         self._log = log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, cwd: Path = ROOT) -> None:
+        """Start it in ``cwd``, where its relative paths (a local outbox file) resolve: a
+        directory of its own stands for a host of its own."""
+        cwd.mkdir(parents=True, exist_ok=True)
         with self._log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "worker.py"], cwd=ROOT, env=self._env, stdout=out,
+                [sys.executable, str(ROOT / "worker.py")], cwd=cwd, env=self._env, stdout=out,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
 
@@ -130,6 +136,59 @@ async def test_worker_killed_mid_send_yields_exactly_one_reply(
         assert len(s.twilio.messages) == 1
         view = await s.describe(customer)
         assert view.transcript[-1].message_sid == s.twilio.messages[0]["sid"]
+
+
+@pytest.fixture
+def shared_memory(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL memory database: the only thing two hosts' workers share."""
+    server = postgres_url.rsplit("/", 1)[0]
+    database = f"hosts_{uuid.uuid4().hex}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    try:
+        yield f"{server}/{database}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+async def test_worker_killed_mid_send_on_one_host_sends_once_from_another(
+    tmp_path: Path,
+    temporal_server: DevServer,
+    client: Client,
+    workers: list[WorkerProcess],
+    shared_memory: str,
+) -> None:
+    # Two hosts: two working directories, so two local outbox files would share nothing.
+    # With PostgreSQL memory the outbox is a table there, and the second host's retry finds
+    # the first host's claim and asks Twilio before sending.
+    async with running_stack(
+        tmp_path, temporal_server, client, worker=False, memory_database_url=shared_memory
+    ) as s:
+        s.twilio.hold_answers(20.0)  # Twilio takes the message; its answer never arrives
+        first = WorkerProcess(s.settings, tmp_path / "host-a.log")
+        workers.append(first)
+        first.start(cwd=tmp_path / "host-a")
+        customer = unique_customer()
+        await s.text(customer, "only one reply, please")
+        [held] = await s.twilio.wait_for_messages(1, timeout=30)
+        first.kill()
+        s.twilio.hold_answers(0)
+        second = WorkerProcess(s.settings, tmp_path / "host-b.log")
+        workers.append(second)
+        second.start(cwd=tmp_path / "host-b")
+
+        async def answered() -> bool:
+            view = await s.describe(customer)
+            return view.transcript[-1].role == "assistant"
+
+        await s.eventually(answered, timeout=90)
+        assert [m["sid"] for m in s.twilio.messages] == [held["sid"]]
+        assert len(s.twilio.requests) == 1, "the second host sent again without asking"
+        assert s.twilio.lookups, "the second host should have asked Twilio before sending"
+        view = await s.describe(customer)
+        assert view.transcript[-1].message_sid == held["sid"]
+        assert not (tmp_path / "host-b" / ".data" / "outbox.db").exists()
 
 
 async def test_temporal_restart_between_turns_loses_nothing(

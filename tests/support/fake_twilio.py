@@ -7,7 +7,13 @@ fetch, update) on the same app: tests point both ``TWILIO_API_BASE_URL`` and
 
 Speaks the real wire protocol: form-encoded POSTs with HTTP Basic auth, JSON resources and
 Twilio-style JSON error bodies. Records everything for assertions and supports fault
-injection (transient 5xx/429, permanent per-recipient errors, latency).
+injection (transient 5xx/429, permanent per-recipient errors, latency, an answer held back
+after the message was accepted).
+
+The Messages list filters like the real API: ``To``, ``From`` and ``DateSent``/``DateSent<``/
+``DateSent>`` (a day, inclusive) on ``date_sent``, which stays empty while a message is
+queued, so a date filter never lists a queued message. A template send (``ContentSid``) is
+given a body rendered from its variables, as Twilio renders the template's text.
 """
 
 from __future__ import annotations
@@ -110,6 +116,7 @@ class FakeTwilio:
         self._failures: dict[str, list[_Failure]] = {"messages": [], "calls": [], "tasks": []}
         self._rejections: dict[str, tuple[int, int]] = {}
         self._delay = 0.0
+        self._answer_delay = 0.0
         self._changes = Changes()
         self.on_accept: Callable[[dict[str, Any]], None] | None = None  # benchmarks time arrivals
         self.app = self._build_app()
@@ -140,6 +147,23 @@ class FakeTwilio:
     def delay(self, seconds: float) -> None:
         """Add ``seconds`` of latency before answering each POST."""
         self._delay = seconds
+
+    def hold_answers(self, seconds: float) -> None:
+        """Accept each message POST at once but wait ``seconds`` before answering it.
+
+        The message exists at Twilio (``messages``, ``wait_for_messages``) while its sender is
+        still waiting for the answer: what a sender that dies then never learns.
+        """
+        self._answer_delay = seconds
+
+    def set_message_status(self, sid: str, status: str) -> None:
+        """Move a message on, as Twilio does; from ``sending`` on it has a ``date_sent``."""
+        message = next(m for m in self.messages if m["sid"] == sid)
+        now = format_datetime(datetime.now(UTC))
+        message.update(status=status, date_updated=now)
+        if status in ("sending", "sent", "delivered", "undelivered", "read"):
+            message["date_sent"] = message["date_sent"] or now
+        self._changes.notify()
 
     def messages_to(self, to: str) -> list[dict[str, Any]]:
         """Accepted messages addressed to ``to`` (oldest first)."""
@@ -222,6 +246,7 @@ class FakeTwilio:
             failures.clear()
         self._rejections.clear()
         self._delay = 0.0
+        self._answer_delay = 0.0
         self._changes.notify()
 
     # ---------------------------------------------------------------- internals
@@ -248,7 +273,7 @@ class FakeTwilio:
             "account_sid": self.account_sid,
             "to": form.get("To", ""),
             "from": form.get("From"),
-            "body": form.get("Body", ""),
+            "body": _rendered_body(form),
             "status": "queued",
             "direction": "outbound-api",
             "date_created": now,
@@ -268,6 +293,7 @@ class FakeTwilio:
         self.messages.append(message)
         if self.on_accept is not None:
             self.on_accept(message)
+        self._changes.notify()
         return message
 
     def _matches(self, message: dict[str, Any], query: dict[str, str]) -> bool:
@@ -275,13 +301,14 @@ class FakeTwilio:
             return False
         if "From" in query and message["from"] != query["From"]:
             return False
-        created = parsedate_to_datetime(message["date_created"]).date()
-        checks = {
-            "DateSent>": created.__ge__,
-            "DateSent<": created.__le__,
-            "DateSent": created.__eq__,
-        }
-        return all(check(date.fromisoformat(query[k])) for k, check in checks.items() if k in query)
+        filters = [k for k in ("DateSent>", "DateSent<", "DateSent") if k in query]
+        if not filters:
+            return True
+        if message["date_sent"] is None:  # queued: no date to compare, never listed by one
+            return False
+        sent = parsedate_to_datetime(message["date_sent"]).date()
+        checks = {"DateSent>": sent.__ge__, "DateSent<": sent.__le__, "DateSent": sent.__eq__}
+        return all(checks[k](date.fromisoformat(query[k])) for k in filters)
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="fake-twilio")
@@ -363,6 +390,8 @@ class FakeTwilio:
         if len(form.get("Body", "")) > MAX_BODY_CHARS:
             return twilio_error(21617, 400)
         message = self._accept(form, num_media)
+        if self._answer_delay:
+            await asyncio.sleep(self._answer_delay)
         return JSONResponse({k: v for k, v in message.items() if k != "form"}, status_code=201)
 
     # -------------------------------------------------------------------- calls
@@ -609,6 +638,19 @@ class FakeTwilio:
 
 
 _CALL_FILTERS = {"To": "to", "From": "from", "Status": "status"}
+
+
+def _rendered_body(form: dict[str, str]) -> str:
+    """The body Twilio reports: the text sent, or for a template its rendered text.
+
+    The fake has no templates: it renders one as its SID and its variables' values, which is
+    never what the sender wrote, as with a real template.
+    """
+    content_sid = form.get("ContentSid")
+    if not content_sid:
+        return form.get("Body", "")
+    variables = json.loads(form.get("ContentVariables") or "{}")
+    return " ".join([f"Template {content_sid}:", *(str(v) for v in variables.values())])
 
 
 def _public(resource: dict[str, Any]) -> dict[str, Any]:

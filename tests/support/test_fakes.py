@@ -74,8 +74,15 @@ async def test_twilio_send_list_and_auth() -> None:
         assert [m["body"] for m in page["messages"]] == ["two", "one"]
         assert page["page"] == 0 and page["page_size"] == 10 and page["next_page_uri"] is None
         today = datetime.now(UTC).date().isoformat()
+        by_number = await c.get(MESSAGES, params={"To": "+15551111111"})
+        assert [m["sid"] for m in by_number.json()["messages"]] == [msg["sid"]]
+        # Like Twilio: a queued message has no date_sent, so a DateSent filter never lists it.
+        queued = await c.get(MESSAGES, params={"To": "+15551111111", "DateSent>": today})
+        assert queued.json()["messages"] == []
+        fake.set_message_status(msg["sid"], "sent")
         filtered = await c.get(MESSAGES, params={"To": "+15551111111", "DateSent>": today})
         assert [m["sid"] for m in filtered.json()["messages"]] == [msg["sid"]]
+        assert filtered.json()["messages"][0]["date_sent"] is not None
         future = await c.get(MESSAGES, params={"DateSent>": "2999-01-01"})
         assert future.json()["messages"] == []
 
@@ -124,6 +131,30 @@ async def test_twilio_fault_injection() -> None:
         assert (await _send(c, "+15551111111")).status_code == 201
         assert loop.time() - start >= 0.2
         assert [r["status"] for r in fake.requests] == [503, 429, 201, 400, 201]
+
+
+async def test_twilio_held_answers_and_templates() -> None:
+    fake = FakeTwilio(SID, TOKEN)
+    async with serve(fake.app) as url, httpx.AsyncClient(base_url=url, auth=(SID, TOKEN)) as c:
+        # Held: the message exists at Twilio while its sender still waits for the answer.
+        fake.hold_answers(1.0)
+
+        async def post() -> httpx.Response:
+            return await _send(c, "+15551111111", "held")
+
+        held = asyncio.create_task(post())
+        [accepted] = await fake.wait_for_messages(1, timeout=0.9)
+        assert not held.done() and accepted["body"] == "held"
+        fake.hold_answers(0)
+        assert (await held).status_code == 201  # answered once its hold ends
+
+        # A template's listed body is what Twilio rendered, not anything the sender wrote.
+        sent = await c.post(MESSAGES, data={
+            "To": "whatsapp:+15551111111", "From": "whatsapp:+15550000000",
+            "ContentSid": "HX" + "1" * 32, "ContentVariables": '{"1": "3pm"}',
+        })  # fmt: skip
+        assert sent.status_code == 201
+        assert sent.json()["body"] == f"Template HX{'1' * 32}: 3pm"
 
 
 def _call(client: httpx.AsyncClient, to: str, **extra: str) -> Awaitable[httpx.Response]:

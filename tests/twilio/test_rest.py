@@ -156,12 +156,12 @@ SINCE = datetime(2025, 3, 4, 10, 0, 0, tzinfo=UTC)
 
 
 async def find(
-    handler: Handler, body: str = "hello", since: datetime = SINCE
+    handler: Handler, body: str | None = "hello", since: datetime = SINCE
 ) -> tuple[SentMessage | None, list[httpx.Request]]:
     recorder = Recorder(handler)
     http, client = recorder.client()
     async with http:
-        found = await client.find_message(TO, FROM, body, since)
+        found = await client.find_message(TO, FROM, since, body=body)
     return found, recorder.requests
 
 
@@ -174,7 +174,8 @@ async def test_find_message_sends_the_filters() -> None:
     params = dict(request.url.params)
     assert params["To"] == TO
     assert params["From"] == FROM
-    assert params["DateSent>"] == "2025-03-04"
+    # A queued message has no DateSent yet: any DateSent filter could hide it.
+    assert not [name for name in params if name.startswith("DateSent")]
 
 
 async def test_find_message_returns_the_match() -> None:
@@ -214,6 +215,31 @@ async def test_find_message_with_no_messages() -> None:
 async def test_find_message_without_a_date_matches() -> None:
     found, _ = await find(listing(resource("SMnodate", "hello", created=None)))
     assert found is not None and found.sid == "SMnodate"
+
+
+async def test_find_message_takes_the_oldest_match_since_the_claim() -> None:
+    # Newest first, as Twilio lists: the first message created after the claim is ours.
+    found, _ = await find(
+        listing(
+            resource("SMlater", "hello", created=rfc2822(SINCE + timedelta(seconds=9))),
+            resource("SMours", "hello", created=rfc2822(SINCE + timedelta(seconds=1))),
+            resource("SMbefore", "hello", created=rfc2822(SINCE - timedelta(minutes=5))),
+        )
+    )
+    assert found is not None and found.sid == "SMours"
+
+
+async def test_find_message_for_a_template_ignores_the_body() -> None:
+    rendered = rfc2822(SINCE + timedelta(seconds=1))
+    page = listing(
+        resource("SMtemplate", "Your appointment is confirmed for 3pm.", created=rendered),
+        resource("SMold", "an earlier reply", created=rfc2822(SINCE - timedelta(hours=1))),
+        resource("SMelse", "hi", to="+14155550199", created=rendered),
+    )
+    found, _ = await find(page, body=None)
+    assert found is not None and found.sid == "SMtemplate"
+    missed, _ = await find(page, body="the text we recorded for the template")
+    assert missed is None  # matching a template by its recorded body would send it twice
 
 
 async def test_find_message_raises_twilio_errors() -> None:
