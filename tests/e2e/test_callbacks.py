@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -126,8 +126,10 @@ async def test_a_callback_hours_away_survives_a_worker_restart(tmp_path: Path) -
             due = datetime.now(UTC) + timedelta(hours=3)
             llm.responder = calling_back_at(due)
             gateway = ConversationGateway(env.client, settings)
-            handle = env.client.get_workflow_handle_for(
-                ConversationWorkflow.run, conversation_id(customer)
+            handle: WorkflowHandle[ConversationWorkflow, ConversationView] = (
+                env.client.get_workflow_handle_for(
+                    ConversationWorkflow.run, conversation_id(customer)
+                )
             )
             async with build_worker(env.client, settings) as worker, worker:
                 await gateway.deliver_inbound(_text(customer, "call me back at 3pm"))

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from switchboard.contract.addresses import conversation_id
-from switchboard.contract.conversation import CloseRequest, ConversationStatus
+from switchboard.contract.conversation import CloseRequest, ConversationStatus, ConversationView
 from switchboard.devtools.devserver import DevServer
 from switchboard.runtime.webhooks import verify_signature
 from tests.conftest import BUSINESS_NUMBER, OPERATOR_KEY, running_stack, unique_customer
@@ -65,8 +65,8 @@ actions = [
                 return [r["result"]["label"] for r in sentiments] == ["negative", "negative"]
 
             await s.eventually(both_analysed, timeout=20)
-            handle = client.get_workflow_handle_for(
-                ConversationWorkflow.run, conversation_id(customer)
+            handle: WorkflowHandle[ConversationWorkflow, ConversationView] = (
+                client.get_workflow_handle_for(ConversationWorkflow.run, conversation_id(customer))
             )
             await handle.signal(ConversationWorkflow.close, CloseRequest(reason="test"))
             view = await handle.result()
