@@ -24,6 +24,7 @@ from switchboard.contract.reanalysis import (
     ReanalysisRequest,
     ReanalysisStatus,
 )
+from switchboard.devtools.run import use_local_payload_keys
 from switchboard.intelligence import load_operators
 from switchboard.runtime.config import Settings, get_settings
 from switchboard.runtime.temporal import connect
@@ -97,6 +98,7 @@ def _request(args: argparse.Namespace, settings: Settings) -> ReanalysisRequest:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    use_local_payload_keys()
     settings = get_settings()
     if not settings.intelligence:
         print("conversation intelligence is off (INTELLIGENCE=false)", file=sys.stderr)

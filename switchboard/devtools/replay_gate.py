@@ -33,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, WorkflowRunner
 from temporalio.workflow import _Definition
 
+from switchboard.devtools.run import use_local_payload_keys
 from switchboard.runtime.config import Settings, get_settings
 from switchboard.runtime.durations import parse_duration
 from switchboard.runtime.log_privacy import mask_numbers_in
@@ -285,7 +286,9 @@ async def main(
 ) -> int:
     """Run the gate; the exit code (0 pass, 1 a history did not replay, 2 could not run)."""
     args = _arguments(argv)
-    settings = settings or get_settings()
+    if settings is None:
+        use_local_payload_keys()
+        settings = get_settings()
     try:
         if args.history_dir is not None:
             report = await replay_histories(

@@ -51,6 +51,17 @@ def local_payload_keys(path: Path) -> str:
     return value
 
 
+def use_local_payload_keys() -> None:
+    """In a command run beside ``make run``: its local key, unless one is configured.
+
+    The re-analysis and replay-gate commands read histories and query results that the
+    ``make run`` worker encrypted with ``.data/payload-keys``; without it they could not
+    decode them. Call before the settings are first read.
+    """
+    if not os.environ.get(VARIABLE) and KEYS_FILE.exists():
+        os.environ[VARIABLE] = KEYS_FILE.read_text().strip()
+
+
 async def _temporal_answers(address: str) -> bool:
     try:
         client = await asyncio.wait_for(Client.connect(address), timeout=2)
