@@ -73,10 +73,16 @@ bench-tools: install-test ## Only the tools and handoff benchmark (tool turns, h
 bench-reanalysis: install-test ## Only the re-analysis benchmark (stored conversations per second)
 	$(BIN)/python benchmarks/reanalysis.py
 
+bench-scale: install-test ## Only the scale benchmark (10,000 open conversations, a 2,000-turn one, CPU per turn)
+	$(BIN)/python benchmarks/scale.py
+
+bench-chaos: install-test ## Texts and calls while workers and gateways are SIGKILLed (lost, duplicated)
+	$(BIN)/python benchmarks/chaos.py
+
 lock: $(BIN)/uv ## Refresh uv.lock after changing dependencies
 	$(UV) lock
 
 clean: ## Remove local state (.data) and caches; keeps .venv
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install install-test run chat populate reanalyze replay-gate test fuzz lint format bench bench-voice bench-memory bench-tools bench-reanalysis lock clean
+.PHONY: help install install-test run chat populate reanalyze replay-gate test fuzz lint format bench bench-voice bench-memory bench-tools bench-reanalysis bench-chaos bench-scale lock clean
