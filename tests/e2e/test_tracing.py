@@ -160,7 +160,9 @@ async def test_a_later_turn_is_traced_from_its_own_webhook(
         assert len(traces) == 2, "each webhook is a trace of its own"
         second = max(webhooks, key=lambda span: span.start_ns)
         spans = collector.trace(second.trace_id)
-        return spans if _http_client_spans(spans, "/Messages.json") else []
+        # The activity's span ends after its HTTP call's: wait for both to be exported.
+        done = {span.name for span in spans} >= {"RunActivity:send_message"}
+        return spans if done and _http_client_spans(spans, "/Messages.json") else []
 
     spans = await traced.eventually(second_trace, timeout=15)
     names = {span.name for span in spans}
