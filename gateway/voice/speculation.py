@@ -17,6 +17,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from gateway.voice.llm_stream import ReplyStreamer, StreamedReply, TokenSink
+from gateway.voice.turn_knowledge import with_knowledge
 from switchboard.contract.llm import ChatMessage
 from switchboard.contract.voice import VoicePrompt, VoiceTurnPlan, spoken_text
 from workflows.conversation.state_ops import heard_part
@@ -47,6 +48,12 @@ class KnownContext:
         head = self.messages[:-1]
         tail = [ChatMessage(role="assistant", content=recorded)] if recorded else []
         return KnownContext(messages=head + tail, tools=self.tools, context=self.context)
+
+    async def guess_with_knowledge(
+        self, prompt: VoicePrompt, knowledge: Awaitable[str]
+    ) -> VoiceTurnPlan:
+        """``guess``, with this prompt's knowledge once it is looked up."""
+        return with_knowledge(self.guess(prompt), await knowledge)
 
     def guess(self, prompt: VoicePrompt) -> VoiceTurnPlan:
         """The plan the workflow will most likely answer ``prompt`` with."""

@@ -17,10 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
 
 import structlog
 from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
@@ -33,6 +30,7 @@ from gateway.voice.frames import FrameWriter, InterruptFrame, text_json
 from gateway.voice.llm_stream import ReplyStreamer, StreamedReply
 from gateway.voice.speculation import KnownContext, Speculation
 from gateway.voice.turn_knowledge import KnowledgeLookup, with_knowledge
+from gateway.voice.turn_state import Stage, Turn
 from switchboard.contract.addresses import conversation_id
 from switchboard.contract.voice import (
     PromptKind,
@@ -59,29 +57,6 @@ _TEMPORAL_FAILURES = (
     RPCTimeoutOrCancelledError,
     RPCError,
 )
-
-
-class _Stage(Enum):
-    PLANNING = "planning"
-    STREAMING = "streaming"
-    REPORTING = "reporting"
-    DONE = "done"
-
-
-@dataclass
-class _Turn:
-    prompt: VoicePrompt
-    prompt_id: str
-    received: float
-    stage: _Stage = _Stage.PLANNING
-    number: int | None = None
-    text: str = ""
-    heard: str | None = None
-    late_heard: str | None = None
-    stream: asyncio.Task[StreamedReply] | None = None
-    last_token_at: float = field(default_factory=time.monotonic)
-    planning: float = 0.0
-    planned: float = 0.0
 
 
 class TurnPipeline:
@@ -124,9 +99,9 @@ class TurnPipeline:
         self._metrics = metrics
         self._speculate = speculate
         self._knowledge = knowledge
-        self._prompts: asyncio.Queue[_Turn] = asyncio.Queue()
-        self._turn: _Turn | None = None
-        self._last_spoken: _Turn | None = None
+        self._prompts: asyncio.Queue[Turn] = asyncio.Queue()
+        self._turn: Turn | None = None
+        self._last_spoken: Turn | None = None
         self._context: KnownContext | None = None
         self._turns_started = 0
         self._runner: asyncio.Task[None] | None = None
@@ -157,7 +132,7 @@ class TurnPipeline:
             # Its kind and size only: the words are the caller's.
             log.warning("voice_prompt_dropped", kind=dropped.kind, size=len(dropped.text))
         self._prompts.put_nowait(
-            _Turn(prompt=prompt, prompt_id=uuid.uuid4().hex, received=time.perf_counter())
+            Turn(prompt=prompt, prompt_id=uuid.uuid4().hex, received=time.perf_counter())
         )
 
     async def wind_down(self) -> None:
@@ -207,7 +182,7 @@ class TurnPipeline:
             finally:
                 self._turn = None
 
-    async def _take_turn(self, turn: _Turn) -> None:
+    async def _take_turn(self, turn: Turn) -> None:
         """Plan with the workflow, speak the reply, report what the caller heard."""
         planned = await self._plan(turn)
         if planned is None:
@@ -233,11 +208,11 @@ class TurnPipeline:
             self._actions.after_speech(turn, follow_up.actions)
 
     async def _speak_and_report(
-        self, turn: _Turn, plan: VoiceTurnPlan, speculation: Speculation | None, rounds: int
+        self, turn: Turn, plan: VoiceTurnPlan, speculation: Speculation | None, rounds: int
     ) -> VoiceFollowUp | None:
         """Speak one generation and tell the workflow; None if it could not be told."""
         streamed, failed = await self._speak(turn, plan, speculation)
-        turn.stage = _Stage.REPORTING
+        turn.stage = Stage.REPORTING
         heard_whole = turn.heard is None and not self._writer.closed
         outcome = VoiceOutcome(
             call_sid=self._leg.call_sid,
@@ -258,13 +233,13 @@ class TurnPipeline:
             log.error("voice_reply_not_recorded", error=str(exc), turn=plan.turn)
             return None
         finally:
-            turn.stage = _Stage.DONE
+            turn.stage = Stage.DONE
             self._last_spoken = turn
         if not failed and rounds == 0:
             self._context = KnownContext.after_turn(plan, turn.text, turn.heard)
         return follow_up
 
-    async def _plan(self, turn: _Turn) -> tuple[VoiceTurnPlan, Speculation | None, str] | None:
+    async def _plan(self, turn: Turn) -> tuple[VoiceTurnPlan, Speculation | None, str] | None:
         """Record the prompt and get the turn's plan; start the model early on a good guess.
 
         Knowledge for what the caller said is looked up meanwhile; it is returned beside the
@@ -278,7 +253,9 @@ class TurnPipeline:
         speculation = None
         if self._speculate and context is not None and not self._writer.closed:
             speculation = Speculation(
-                self._streamer, conversation_id(customer), _guess(context, turn.prompt, lookup)
+                self._streamer,
+                conversation_id(customer),
+                context.guess_with_knowledge(turn.prompt, lookup),
             )
         turn.planning = time.perf_counter()
         try:
@@ -316,11 +293,11 @@ class TurnPipeline:
         return await self._knowledge.block(text) if self._knowledge is not None else ""
 
     async def _speak(
-        self, turn: _Turn, plan: VoiceTurnPlan, speculation: Speculation | None
+        self, turn: Turn, plan: VoiceTurnPlan, speculation: Speculation | None
     ) -> tuple[StreamedReply, bool]:
         """Stream the reply into the socket; returns what the model gave and whether it failed."""
         turn.number = plan.turn
-        turn.stage = _Stage.STREAMING
+        turn.stage = Stage.STREAMING
 
         async def on_token(token: str) -> None:
             if turn.heard is not None:
@@ -355,7 +332,7 @@ class TurnPipeline:
             await self._writer.send(text_json("", last=True))
         return streamed, failed
 
-    def _first_token(self, turn: _Turn, plan: VoiceTurnPlan, *, speculative: bool) -> None:
+    def _first_token(self, turn: Turn, plan: VoiceTurnPlan, *, speculative: bool) -> None:
         """Measure the turn: the caller waited from the prompt until now."""
         first = time.perf_counter()
         self._metrics.first_token_seconds.observe(first - turn.received)
@@ -377,17 +354,17 @@ class TurnPipeline:
         heard = frame.utterance_until_interrupt
         self._actions.cancel_pending()  # actions of a reply the caller talked over
         turn = self._turn
-        if turn is not None and turn.stage is _Stage.STREAMING and turn.stream is not None:
+        if turn is not None and turn.stage is Stage.STREAMING and turn.stream is not None:
             turn.heard = heard
             turn.stream.cancel()
             await self._writer.send(text_json("", last=True))
             log.info("reply_interrupted", turn=turn.number, heard=heard)
-        elif turn is not None and turn.stage is _Stage.REPORTING:
+        elif turn is not None and turn.stage is Stage.REPORTING:
             turn.late_heard = heard  # told to the workflow right after the report lands
         elif self._last_spoken is not None:
             await self._report_interrupt(self._last_spoken, heard)
 
-    async def _report_interrupt(self, turn: _Turn, heard: str) -> None:
+    async def _report_interrupt(self, turn: Turn, heard: str) -> None:
         assert turn.number is not None
         if self._context is not None:
             self._context = self._context.cut_last_reply(turn.text, heard)
@@ -400,10 +377,3 @@ class TurnPipeline:
 
 def _ms_between(start: datetime, end: datetime | None) -> float | None:
     return round((end - start).total_seconds() * 1000, 2) if end else None
-
-
-async def _guess(
-    context: KnownContext, prompt: VoicePrompt, knowledge: Awaitable[str]
-) -> VoiceTurnPlan:
-    """The plan the workflow will most likely decide, with this prompt's knowledge."""
-    return with_knowledge(context.guess(prompt), await knowledge)

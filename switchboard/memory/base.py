@@ -28,6 +28,7 @@ from switchboard.insights import InsightsRows, compute
 from switchboard.memory import text_search, tombstones
 from switchboard.memory.chunking import Chunk, chunk_text
 from switchboard.memory.embeddings import Embedder, VectorIndex, to_bytes
+from switchboard.memory.key_forwards import KeyForwards
 from switchboard.memory.models import (
     ConversationRecord,
     DocumentIn,
@@ -39,7 +40,6 @@ from switchboard.memory.models import (
     Profile,
     Recall,
     RecallQuery,
-    StoredDataKey,
     TraitValue,
     TranscriptLine,
 )
@@ -67,7 +67,7 @@ COMMON_MINIMUM = 50
 _COUNTS_KEPT = 10_000
 
 
-class SqlStore(MemoryStore):
+class SqlStore(KeyForwards, MemoryStore):
     """Recall, knowledge and insights logic over a backend's profile, knowledge and insights sides.
 
     Every profile, document and intelligence call goes to the side that owns its tables; a
@@ -181,36 +181,6 @@ class SqlStore(MemoryStore):
         derived = await self._insights.forget(number)
         keys = False if keep_keys else await self._keys.forget(number)
         return await self._profiles.forget(number) or derived or keys
-
-    # --- payload data keys ----------------------------------------------------------------
-
-    async def claim_request_key(
-        self, scope: str, key: str, digest: str, *, now: datetime, expires_at: datetime
-    ) -> str | None:
-        """Record (scope, key) unless a live record exists (see ``MemoryStore``)."""
-        return await self._keys.claim_request_key(
-            scope, key, digest, now=now, expires_at=expires_at
-        )
-
-    async def release_request_key(self, scope: str, key: str) -> None:
-        """Forget a claim whose request was not carried out."""
-        await self._keys.release_request_key(scope, key)
-
-    async def request_key_seen(self, scope: str, key: str, *, now: datetime) -> bool:
-        """Whether a live record of (scope, key) exists."""
-        return await self._keys.request_key_seen(scope, key, now=now)
-
-    async def latest_data_key(self, scope: str) -> StoredDataKey | None:
-        """The newest data key of ``scope`` (see ``MemoryStore.latest_data_key``)."""
-        return await self._keys.latest_data_key(scope)
-
-    async def data_key(self, key_id: str) -> StoredDataKey | None:
-        """The data key with this id."""
-        return await self._keys.data_key(key_id)
-
-    async def add_data_key(self, key: StoredDataKey) -> None:
-        """Store a new data key."""
-        await self._keys.add_data_key(key)
 
     async def delete_document(self, name: str) -> bool:
         """Remove a document and its chunks."""
