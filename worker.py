@@ -119,7 +119,10 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         calls = CallActivities(settings, rest, outbox, agent)
         tools = ToolActivities(agent, tools_http, store)
         starter = ConversationStarter(
-            client, settings.temporal_task_queue, conversation_config(settings, agent)
+            client,
+            settings.temporal_task_queue,
+            conversation_config(settings, agent),
+            settings.workflow_task_timeout,
         )
         operators_client = openai_client(settings)
         workers = [
@@ -145,6 +148,10 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 ],
                 graceful_shutdown_timeout=timedelta(seconds=5),
                 max_cached_workflows=settings.worker_max_cached_workflows,
+                # A task for a conversation cached here waits this long on this worker's
+                # own queue before any worker may take it: short, so a text to a dead
+                # worker's conversation is answered elsewhere in seconds (at one replay).
+                sticky_queue_schedule_to_start_timeout=settings.worker_sticky_timeout,
                 deployment_config=deployment_config(settings),
                 interceptors=worker_interceptors(client),
             )

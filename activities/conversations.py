@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import activity
 from temporalio.client import Client
 
@@ -14,10 +16,17 @@ from workflows.starting import signal_with_start
 class ConversationStarter:
     """Starts outbound conversations: signal-with-start on the customer's conversation."""
 
-    def __init__(self, client: Client, task_queue: str, config: ConversationConfig) -> None:
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        config: ConversationConfig,
+        task_timeout: timedelta | None = None,
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._config = config
+        self._task_timeout = task_timeout
 
     @activity.defn(name=START_OUTBOUND_ACTIVITY)
     async def start_outbound(self, request: OutboundRequest) -> None:
@@ -33,4 +42,5 @@ class ConversationStarter:
             arg=request,
             task_queue=self._task_queue,
             config=self._config,
+            task_timeout=self._task_timeout,
         )

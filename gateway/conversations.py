@@ -103,6 +103,7 @@ class ConversationGateway:
         self._client = client
         self._task_queue = settings.temporal_task_queue
         self._config = conversation_config(settings, agent)
+        self._task_timeout = settings.workflow_task_timeout
 
     @property
     def client(self) -> Client:
@@ -131,6 +132,7 @@ class ConversationGateway:
             arg=arg,
             task_queue=self._task_queue,
             config=self._config,
+            task_timeout=self._task_timeout,
         )
 
     # --- voice ------------------------------------------------------------------------

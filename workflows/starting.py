@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -75,11 +76,14 @@ async def signal_with_start(
     arg: object,
     task_queue: str,
     config: ConversationConfig,
+    task_timeout: timedelta | None = None,
 ) -> None:
     """Signal the customer's open conversation, or start one with the signal.
 
     The search attributes are set at the start, so the conversation is findable in the
-    Temporal UI before its first workflow task has run.
+    Temporal UI before its first workflow task has run. ``task_timeout`` is the run's
+    workflow task timeout (``WORKFLOW_TASK_TIMEOUT``; Temporal's 10 s when None): a worker
+    that dies holding a task is given up on after it. Runs it continues as new inherit it.
     """
     await client.start_workflow(
         ConversationWorkflow.run,
@@ -96,4 +100,5 @@ async def signal_with_start(
             ]
         ),
         static_summary=f"Conversation with {customer}",
+        task_timeout=task_timeout,
     )

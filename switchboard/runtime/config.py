@@ -115,6 +115,15 @@ class Settings(BaseSettings):
     customer_rate_limit: float = Field(default=20.0, ge=0)
     customer_rate_burst: int = Field(default=10, ge=1)
     conversation_local_activities: bool = True
+    # A conversation's workflow task timeout: how long Temporal waits on a worker that took
+    # a task and went silent (SIGKILL, a lost host) before another worker takes it over. The
+    # SDK heartbeats a task whose local activities (model call, send) run longer, so it
+    # bounds recovery, not the model's time; each heartbeat costs three history events.
+    workflow_task_timeout: Duration = timedelta(seconds=2)
+    # How long a task for a conversation a worker has cached waits for that worker before
+    # another takes it (after a replay): bounds the wait of a text to a dead worker's
+    # conversation.
+    worker_sticky_timeout: Duration = timedelta(seconds=2)
     workflow_sandbox: bool = True
     worker_max_cached_workflows: int = 1000
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +76,11 @@ class WorkerProcess:
             self.process.wait(timeout=15)
 
 
+def report_recovery(what: str, seconds: float, since: str = "the restart") -> None:
+    """Print the time from ``since`` to the customer's reply (``-s`` shows it)."""
+    print(f"\nrecovery, worker {what}: {seconds:.2f} s from {since} to the reply")
+
+
 @pytest.fixture
 def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
     started: list[WorkerProcess] = []
@@ -100,13 +106,70 @@ async def test_worker_killed_mid_turn_yields_exactly_one_reply(
         s.llm.responder = lambda messages: FakeReply(text=f"ok: {last_user_text(messages)}")
         second = WorkerProcess(s.settings, tmp_path / "worker.log")
         workers.append(second)
+        restarted = time.monotonic()
         second.start()
         [message] = await s.twilio.wait_for_messages(1, timeout=60)
+        report_recovery("killed mid-turn", time.monotonic() - restarted)
         assert message["body"] == "ok: don't lose me"
         await asyncio.sleep(3)  # the first attempt's LLM answer must not produce a second send
         assert len(s.twilio.messages) == 1
         view = await s.describe(customer)
         assert [e.role for e in view.transcript] == ["customer", "assistant"]
+
+
+async def test_a_standby_worker_takes_over_a_killed_workers_turn_within_seconds(
+    tmp_path: Path, temporal_server: DevServer, client: Client, workers: list[WorkerProcess]
+) -> None:
+    # Another host's worker is already polling: the turn moves to it once the workflow task
+    # timeout (WORKFLOW_TASK_TIMEOUT, 2 s) gives up on the dead one, and the model is asked again.
+    async with running_stack(tmp_path, temporal_server, client, worker=False) as s:
+        s.llm.responder = lambda messages: FakeReply(text=f"ok: {last_user_text(messages)}",
+                                                     delay=30.0)  # fmt: skip
+        first = WorkerProcess(s.settings, tmp_path / "host-a.log")
+        workers.append(first)
+        first.start(cwd=tmp_path / "host-a")
+        customer = unique_customer()
+        await s.text(customer, "still there?")
+        await s.llm.wait_for_requests(1, timeout=30)  # the first host holds the turn
+        standby = WorkerProcess(s.settings, tmp_path / "host-b.log")
+        workers.append(standby)
+        standby.start(cwd=tmp_path / "host-b")
+        await asyncio.sleep(8)  # the standby is up and polling (it starts in ~3 s here)
+        s.llm.responder = lambda messages: FakeReply(text=f"ok: {last_user_text(messages)}")
+        killed = time.monotonic()
+        first.kill()
+        [message] = await s.twilio.wait_for_messages(1, timeout=60)
+        report_recovery("killed, a standby took over", time.monotonic() - killed, "the kill")
+        assert message["body"] == "ok: still there?"
+        assert time.monotonic() - killed < 10, "the standby waited for Temporal's default timeout"
+        await asyncio.sleep(1)
+        assert len(s.twilio.messages) == 1
+
+
+async def test_a_text_to_a_killed_workers_cached_conversation_is_answered_within_seconds(
+    tmp_path: Path, temporal_server: DevServer, client: Client, workers: list[WorkerProcess]
+) -> None:
+    # Between turns the conversation is cached on the first worker, so its next task goes to
+    # that worker's own (sticky) queue; with the worker dead it waits there for
+    # WORKER_STICKY_TIMEOUT (2 s), not the SDK's 10 s, before the standby replays it.
+    async with running_stack(tmp_path, temporal_server, client, worker=False) as s:
+        first = WorkerProcess(s.settings, tmp_path / "host-a.log")
+        workers.append(first)
+        first.start(cwd=tmp_path / "host-a")
+        customer = unique_customer()
+        await s.text(customer, "first")
+        await s.twilio.wait_for_messages(1, timeout=30)
+        standby = WorkerProcess(s.settings, tmp_path / "host-b.log")
+        workers.append(standby)
+        standby.start(cwd=tmp_path / "host-b")
+        await asyncio.sleep(8)  # the standby is up and polling
+        first.kill()
+        sent = time.monotonic()
+        await s.text(customer, "second")
+        await s.twilio.wait_for_messages(2, timeout=60)
+        report_recovery("killed between turns", time.monotonic() - sent, "the next text")
+        assert time.monotonic() - sent < 8, "the text waited on the dead worker's queue"
+        assert [m["body"] for m in s.twilio.messages] == ["echo: first", "echo: second"]
 
 
 async def test_worker_killed_mid_send_yields_exactly_one_reply(
@@ -126,6 +189,7 @@ async def test_worker_killed_mid_send_yields_exactly_one_reply(
         s.twilio.delay(0)
         second = WorkerProcess(s.settings, tmp_path / "worker.log")
         workers.append(second)
+        restarted = time.monotonic()
         second.start()
 
         async def answered() -> bool:
@@ -133,6 +197,7 @@ async def test_worker_killed_mid_send_yields_exactly_one_reply(
             return view.transcript[-1].role == "assistant"
 
         await s.eventually(answered, timeout=60)
+        report_recovery("killed mid-send", time.monotonic() - restarted)
         assert len(s.twilio.messages) == 1
         view = await s.describe(customer)
         assert view.transcript[-1].message_sid == s.twilio.messages[0]["sid"]
