@@ -2,7 +2,9 @@
 
 It is deliberately simple and always says it is a demo, so nobody mistakes it for the
 real agent. It reads the whole conversation, so it can show that context carries across
-turns and channels ("my name is Ada" … "you told me your name is Ada").
+turns and channels ("my name is Ada" … "you told me your name is Ada"), and the recall
+context in its system message, so it can show knowledge grounding: a knowledge-base
+passage relevant to the customer's message is quoted, with its source.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from switchboard.agent.builtins import HANDOFF_TO_HUMAN, REMEMBER, SCHEDULE_CALLBACK
 from switchboard.contract.llm import ChatMessage, ToolCall
+from switchboard.memory.text_search import relevance, search_terms
 
 DEMO_MODEL = "switchboard-demo"
 DEMO_MARK = "[demo]"
@@ -39,6 +42,57 @@ def _remembered_name(messages: list[ChatMessage]) -> str | None:
         if message.role == "system" and (match := _NAME_TRAIT.search(message.content)):
             return match.group(1)
     return None
+
+
+_KNOWLEDGE_HEADING = re.compile(r"^## Knowledge base\b.*$", re.MULTILINE)
+# A passage as ``switchboard.memory.context.knowledge_lines`` writes it: "[source] text".
+_PASSAGE = re.compile(r"^\[(?P<source>[^\]\n]{1,400})\] (?P<text>\S.*)$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+QUOTE_CHARS = 200
+"""A grounded reply quotes at most this much of the passage."""
+
+
+def knowledge_passages(messages: list[ChatMessage]) -> list[tuple[str, str]]:
+    """The knowledge-base passages the system message(s) carry: ``(source, text)`` each.
+
+    The section starts at its ``## Knowledge base`` heading and runs to the next heading
+    (the voice path appends it after the memory section, the text path puts it last).
+    """
+    passages: list[tuple[str, str]] = []
+    for message in messages:
+        if message.role != "system":
+            continue
+        for heading in _KNOWLEDGE_HEADING.finditer(message.content):
+            for line in message.content[heading.end() :].splitlines():
+                if line.startswith("## "):
+                    break
+                if match := _PASSAGE.match(line.strip()):
+                    passages.append((match.group("source"), match.group("text").strip()))
+    return passages
+
+
+def grounding(messages: list[ChatMessage], question: str) -> tuple[str, str] | None:
+    """The passage most relevant to ``question`` and its best sentence; None if none bears.
+
+    Relevance is the terms of the question a passage shares (by stem), so a passage the
+    search returned for other words, or for an earlier message, is not quoted.
+    """
+    terms = search_terms(question)
+    if not terms:
+        return None
+    best: tuple[int, str, str] | None = None
+    for source, text in knowledge_passages(messages):
+        score = relevance(terms, text) + relevance(terms, source)
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, source, text)
+    if best is None:
+        return None
+    _, source, text = best
+    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()] or [text]
+    # First of the most relevant sentences: the passage's own words, cut short.
+    sentence = max(sentences, key=lambda s: relevance(terms, s))
+    quote = sentence if len(sentence) <= QUOTE_CHARS else sentence[: QUOTE_CHARS - 1] + "…"
+    return source, quote
 
 
 def callback_time(text: str, now: datetime) -> datetime | None:
@@ -81,6 +135,10 @@ def demo_reply(messages: list[ChatMessage]) -> str:
         text = "Sure. When should we call you back?"
     elif "my name" in lowered or "who am i" in lowered:
         text = f"You told me your name is {name}." if name else "You have not told me your name."
+    elif grounded := grounding(messages, last):
+        source, quote = grounded
+        greeting = f"Thanks, {name}. " if name else ""
+        text = f'{greeting}From our knowledge base: "{quote}" [{source}]'
     else:
         greeting = f"Thanks, {name}. " if name else "Thanks for your message. "
         text = f'{greeting}You said: "{last.strip()[:200]}"'

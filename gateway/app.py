@@ -13,6 +13,9 @@ from temporalio.client import Client
 
 from gateway import dashboard, sandbox
 from gateway.codec_cors import CodecCors
+from gateway.console import api as console_api
+from gateway.console import pages as console_pages
+from gateway.console import playground as console_playground
 from gateway.conversations import ConversationGateway
 from gateway.dedupe import RecentKeys
 from gateway.limits import BodyLimits
@@ -99,6 +102,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.include_router(reanalysis.router)
     app.include_router(taskrouter.router)
     app.include_router(dashboard.router)
+    app.include_router(console_api.router)
+    app.include_router(console_playground.router)
+    app.include_router(console_pages.router)
     app.include_router(codec.router)
     if settings.sandbox:
         app.include_router(sandbox.router)

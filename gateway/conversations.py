@@ -317,6 +317,13 @@ class ConversationGateway:
             handle.signal(ConversationWorkflow.handoff_accepted, HandoffAccepted(by=by))
         )
 
+    async def accept(self, customer: str, by: str | None) -> ConversationView | None:
+        """A human takes the conversation (as TaskRouter's accept does). None if none is open."""
+        handle = self._handle(customer)
+        return await self._snapshot_after(
+            handle, handle.signal(ConversationWorkflow.handoff_accepted, HandoffAccepted(by=by))
+        )
+
     async def handoff_over(self, customer: str, note: str) -> bool:
         """The human side is done with the conversation: back to the AI. False if none is open.
 

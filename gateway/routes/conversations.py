@@ -49,6 +49,12 @@ class MessageBody(BaseModel):
     author: str | None = Field(default=None, max_length=100)
 
 
+class AcceptBody(BaseModel):
+    """``POST /api/conversations/{id}/accept``: who takes the conversation."""
+
+    by: str | None = Field(default=None, max_length=100)
+
+
 class CloseBody(BaseModel):
     """``POST /api/conversations/{id}/close``."""
 
@@ -150,6 +156,30 @@ async def hand_off(
     """Hand the conversation to a human: the package goes to the configured targets."""
     reason = (body or HandoffBody()).reason
     return await _act(conversation, conversations.hand_off(_customer(conversation), reason))
+
+
+@router.post("/conversations/{conversation}/accept")
+async def accept(
+    conversation: str, conversations: ConversationsDep, body: AcceptBody | None = None
+) -> JSONResponse:
+    """A human takes a handed-off conversation (the signal TaskRouter's accept sends).
+
+    409 while the AI has it: hand it off first (or write to the customer, which takes it).
+    Taking one a human already holds changes nothing.
+    """
+    customer = _customer(conversation)
+    try:
+        view = await conversations.describe(conversation_id(customer))
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from exc
+    if view is None or view.status is ConversationStatus.CLOSED:
+        raise HTTPException(status_code=404, detail=f"no open conversation {conversation!r}")
+    if view.status is ConversationStatus.AI:
+        raise HTTPException(
+            status_code=409, detail="the AI has this conversation: hand it off first"
+        )
+    by = (body or AcceptBody()).by
+    return await _act(conversation, conversations.accept(customer, by))
 
 
 @router.post("/conversations/{conversation}/messages")

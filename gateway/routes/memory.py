@@ -17,6 +17,26 @@ from switchboard.memory.rendering import profile_json
 router = APIRouter(prefix="/api", dependencies=[Depends(operator_auth)], tags=["memory"])
 
 
+class DocumentInfo(BaseModel):
+    """A knowledge document: its name and how many chunks it was split into."""
+
+    name: str
+    chunks: int
+
+
+class Documents(BaseModel):
+    """``GET /api/knowledge``: every document, by name."""
+
+    documents: list[DocumentInfo]
+
+
+class DocumentDeleted(BaseModel):
+    """``DELETE /api/knowledge/{name}``."""
+
+    document: str
+    deleted: bool = True
+
+
 class SearchResults(BaseModel):
     """``GET /api/knowledge/search``: chunks, best first, each with its document."""
 
@@ -78,6 +98,24 @@ async def forget_profile(
 async def ingest_document(document: DocumentIn, store: StoreDep) -> IngestResult:
     """Ingest a document, or replace the one with that name (unchanged content: a no-op)."""
     return await store.ingest(document)
+
+
+@router.get("/knowledge")
+async def list_documents(store: StoreDep) -> Documents:
+    """Every document in the knowledge base with its chunk count, by name."""
+    return Documents(
+        documents=[
+            DocumentInfo(name=name, chunks=chunks) for name, chunks in await store.documents()
+        ]
+    )
+
+
+@router.delete("/knowledge/{name:path}")
+async def delete_document(name: str, store: StoreDep) -> DocumentDeleted:
+    """Remove a document and its chunks (404 when there is none by that name)."""
+    if len(name) > 300 or not await store.delete_document(name):
+        raise HTTPException(status_code=404, detail=f"no document {name[:300]!r}")
+    return DocumentDeleted(document=name)
 
 
 @router.get("/knowledge/search")

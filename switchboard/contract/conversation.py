@@ -171,6 +171,27 @@ class RateBucket(BaseModel):
     notices: int = Field(default=0, description="slow-down notices sent (their send keys)")
 
 
+TOOL_LOG_ENTRIES = 50
+"""Tool calls a conversation keeps for operators (the newest)."""
+TOOL_LOG_CHARS = 500
+"""A recorded tool call's arguments and result are cut to this length."""
+
+
+class ToolCallRecord(BaseModel):
+    """One tool call the model made and what it got back, as operators see it.
+
+    Arguments and result are cut to ``TOOL_LOG_CHARS``: the record is for reading, the
+    model's own exchange keeps them whole.
+    """
+
+    name: str
+    arguments: str = Field(default="", description="the call's JSON arguments, cut")
+    result: str = Field(default="", description="what the model was told, cut")
+    ok: bool = Field(default=True, description="False when the result is an error")
+    turn: int = Field(default=0, description="the conversation's turn the call was made in")
+    at: datetime
+
+
 class ConversationState(BaseModel):
     """Everything a conversation knows; carried whole through continue-as-new."""
 
@@ -205,6 +226,9 @@ class ConversationState(BaseModel):
     handoff_reasons: list[str] = Field(default_factory=list)
     tool_calls: int = 0
     tool_failures: int = 0
+    tool_log: list[ToolCallRecord] = Field(
+        default_factory=list, description=f"the newest {TOOL_LOG_ENTRIES} tool calls"
+    )
     do_not_contact: bool = Field(
         default=False, description="the customer asked never to be contacted: no outbound"
     )
@@ -245,3 +269,10 @@ class ConversationView(BaseModel):
     handoff: HandoffState | None = None
     callbacks: list[ScheduledCallback] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list, description="labels rules gave it")
+    tool_calls: list[ToolCallRecord] = Field(
+        default_factory=list, description=f"the newest {TOOL_LOG_ENTRIES} tool calls, oldest first"
+    )
+    handoff_reasons: list[str] = Field(
+        default_factory=list, description="why each handoff was asked for, oldest first"
+    )
+    profile_name: str | None = Field(default=None, description="the WhatsApp profile name")

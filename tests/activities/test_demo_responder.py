@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from activities.demo_responder import DEMO_MARK, demo_reply
+from activities.demo_responder import DEMO_MARK, QUOTE_CHARS, demo_reply
 from activities.llm import build_messages
 from switchboard.contract.addresses import Channel
 from switchboard.contract.llm import ChatMessage, LLMRequest
+from switchboard.memory.context import format_context, knowledge_lines
+from switchboard.memory.models import KnowledgeHit, Recall, Trait
 
 HINT = "LLM_BASE_URL"
 
@@ -115,3 +119,73 @@ def test_the_latest_name_given_wins() -> None:
     messages = [user("my name is Ada"), assistant("x"), user("my name is Bob"), assistant("y"),
                 user("who am I?")]  # fmt: skip
     assert "your name is Bob" in demo_reply(messages)
+
+
+# --- knowledge grounding: what the recall context carries is quoted ---------------------
+
+RETURNS = KnowledgeHit(
+    document="policies.md",
+    section="Returns",
+    text="Unworn shoes can be returned within 30 days of delivery. Refunds take 5 days.",
+    score=1.0,
+)
+HOURS = KnowledgeHit(
+    document="hours.txt", text="We are open from 9am to 5pm, Monday to Friday.", score=0.5
+)
+
+
+def grounded(question: str, *hits: KnowledgeHit, known: bool = False) -> str:
+    """The demo's reply to ``question`` with ``hits`` in the recall context."""
+    recall = Recall(customer="+14155550100", knowledge=list(hits))
+    if known:
+        recall.known = True
+        recall.traits = [Trait(name="name", value="Ada", source="remember", at=datetime.now(UTC))]
+    request = LLMRequest(
+        conversation_id="conv-+14155550100",
+        channel=Channel.SMS,
+        turn=1,
+        messages=[user(question)],
+        context=format_context(recall),
+    )
+    return demo_reply(build_messages("Be helpful.", request))
+
+
+def test_quotes_the_relevant_knowledge_with_its_source() -> None:
+    reply = grounded("Can I return my shoes?", HOURS, RETURNS)
+    assert (
+        'From our knowledge base: "Unworn shoes can be returned within 30 days of delivery."'
+        in (reply)
+    )
+    assert "[policies.md > Returns]" in reply
+    assert "You said" not in reply and reply.startswith(DEMO_MARK)
+
+
+def test_quotes_the_most_relevant_passage_and_sentence() -> None:
+    reply = grounded("when are you open on Monday?", RETURNS, HOURS)
+    assert '"We are open from 9am to 5pm, Monday to Friday."' in reply and "[hours.txt]" in reply
+    refund = grounded("how long does a refund take?", RETURNS)
+    assert '"Refunds take 5 days."' in refund
+
+
+def test_a_passage_that_shares_no_word_is_not_quoted() -> None:
+    reply = grounded("hello there", RETURNS)
+    assert "knowledge base" not in reply and 'You said: "hello there"' in reply
+
+
+def test_grounding_keeps_the_name_and_the_other_behaviours() -> None:
+    assert "Thanks, Ada. From our knowledge base" in grounded("return shoes?", RETURNS, known=True)
+    assert "I can connect you with a person." in grounded("a human about returns", RETURNS)
+    assert "Nice to meet you, Ada" in grounded("my name is Ada, returns?", RETURNS)
+
+
+def test_the_voice_paths_knowledge_block_counts_too() -> None:
+    block = "\n".join(knowledge_lines(Recall(customer="", knowledge=[RETURNS])))
+    messages = [ChatMessage(role="system", content=f"Be brief.\n\n{block}"), user("returns?")]
+    assert "returned within 30 days" in demo_reply(messages)
+
+
+def test_long_passages_are_quoted_briefly() -> None:
+    long = KnowledgeHit(document="long.md", text="Returns " + "are accepted " * 100, score=1.0)
+    reply = grounded("returns", long)
+    quote = reply.split('"')[1]
+    assert len(quote) <= QUOTE_CHARS and quote.endswith("…")

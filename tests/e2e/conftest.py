@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
+from switchboard.devtools.devserver import DevServer
 from tests.support.browser import Browser, find_chromium
+from tests.support.console_stack import ConsoleStack, running_console_stack
 
 
 @pytest.fixture(scope="module")
@@ -22,3 +26,12 @@ async def browser(
     """One headless Chromium for the module."""
     async with Browser.launch(chromium, tmp_path_factory.mktemp("chromium") / "profile") as b:
         yield b
+
+
+@pytest.fixture
+async def console_stack(
+    tmp_path: Path, temporal_server: DevServer, client: Client
+) -> AsyncIterator[ConsoleStack]:
+    """A sandbox gateway + worker with the demo responder and an operator key (the console's)."""
+    async with running_console_stack(tmp_path, temporal_server, client) as running:
+        yield running

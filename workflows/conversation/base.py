@@ -132,6 +132,9 @@ class ConversationBase:
             handoff=state.handoff,
             callbacks=list(state.callbacks),
             tags=list(state.tags),
+            tool_calls=list(state.tool_log),
+            handoff_reasons=list(state.handoff_reasons),
+            profile_name=state.profile_name,
         )
 
     # --- the model ------------------------------------------------------------------------

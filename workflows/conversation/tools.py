@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from switchboard.agent.call_control import VOICE_TOOLS
     from switchboard.contract.addresses import Channel
+    from switchboard.contract.conversation import TOOL_LOG_CHARS, TOOL_LOG_ENTRIES, ToolCallRecord
     from switchboard.contract.handoff import HandoffRequest
     from switchboard.contract.llm import ToolCall
     from switchboard.contract.names import RUN_TOOL_ACTIVITY
@@ -124,7 +125,29 @@ class ToolRunner:
         state = self._conv.state
         state.tool_calls += len(results)
         state.tool_failures += sum(1 for result in results if result.startswith("Error"))
+        self._record([*calls, *refused], results)
         return ToolRound(results=results, turn_end=turn_end)
+
+    def _record(self, calls: list[ToolCall], results: list[str]) -> None:
+        """Keep the round's calls for operators (the newest ``TOOL_LOG_ENTRIES``, cut short).
+
+        State only, no command: histories from before replay exactly as they ran, and a
+        query or the next run shows the calls.
+        """
+        state = self._conv.state
+        now = workflow.now()
+        state.tool_log += [
+            ToolCallRecord(
+                name=call.name[:100],
+                arguments=_cut(call.arguments),
+                result=_cut(result),
+                ok=not result.startswith("Error"),
+                turn=state.turn,
+                at=now,
+            )
+            for call, result in zip(calls, results, strict=False)
+        ]
+        del state.tool_log[:-TOOL_LOG_ENTRIES]
 
     async def _run_one(
         self, call: ToolCall, channel: Channel, call_sid: str | None
@@ -205,6 +228,10 @@ class ToolRunner:
             + ("" if result.ok else f" refused: {result.content}")
         )
         return result.content
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= TOOL_LOG_CHARS else text[: TOOL_LOG_CHARS - 1] + "…"
 
 
 def _retry_policy(policy: ToolPolicy) -> RetryPolicy:
