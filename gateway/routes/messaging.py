@@ -41,8 +41,24 @@ def _twiml_ok() -> Response:
 
 def _bad_request(route: str, metrics: MetricsDep, exc: Exception) -> HTTPException:
     metrics.webhooks.labels(route, "invalid").inc()
-    log.warning("webhook_invalid", route=route, error=str(exc))
+    log.warning("webhook_invalid", route=route, problems=invalid_fields(exc))
     return HTTPException(status_code=400, detail=f"malformed Twilio request: {exc}")
+
+
+def invalid_fields(exc: Exception) -> list[str]:
+    """What was wrong with a webhook, by field and kind, without the values submitted.
+
+    Pydantic's message quotes the input (a message body, a number), which must not reach
+    the logs; the caller's 400 still carries the full message, since it is their own data.
+    """
+    if isinstance(exc, ValidationError):
+        return [
+            f"{'.'.join(str(part) for part in error['loc']) or 'form'}: {error['type']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+    if isinstance(exc, InvalidAddress):
+        return ["address: not a phone number"]
+    return [type(exc).__name__]
 
 
 @router.post("/twilio/messaging")
