@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 
 import structlog
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response
 from pydantic import ValidationError
 
 from gateway.conversations import TemporalUnavailable
@@ -70,6 +70,7 @@ async def inbound_message(
     metrics: MetricsDep,
     store: StoreDep,
     settings: SettingsDep,
+    background: BackgroundTasks,
 ) -> Response:
     """An inbound SMS or WhatsApp message: hand it to the conversation, answer at once."""
     started = time.perf_counter()
@@ -98,14 +99,29 @@ async def inbound_message(
     recent.add(message.message_sid, token)
     # After the signal: a retry of a message that never reached the conversation goes through
     # (two deliveries in between are told apart by the conversation's own processed ids).
-    await store.claim_request_key(
-        INBOUND_SCOPE, message.message_sid, "", now=now,
-        expires_at=now + settings.inbound_dedup_ttl,
-    )  # fmt: skip
+    # And after the answer: the write can wait on another process's lock on the store, and
+    # Twilio should not. Until it lands this process's recent keys and the conversation's
+    # own processed ids catch a retry; if the process dies first, only a replay after the
+    # conversation closed could get through (the conversation still ignores it while open).
+    background.add_task(
+        _remember_processed, store, message.message_sid, now, now + settings.inbound_dedup_ttl
+    )
     metrics.webhooks.labels("messaging", "accepted").inc()
     metrics.webhook_seconds.labels("messaging").observe(time.perf_counter() - started)
     log.info("message_received", message_sid=message.message_sid, opt_out=message.opt_out_type)
     return _twiml_ok()
+
+
+async def _remember_processed(
+    store: StoreDep, message_sid: str, now: datetime, expires_at: datetime
+) -> None:
+    """Keep a processed ``MessageSid`` for ``INBOUND_DEDUP_TTL`` (after the answer)."""
+    try:
+        await store.claim_request_key(
+            INBOUND_SCOPE, message_sid, "", now=now, expires_at=expires_at
+        )
+    except Exception as exc:  # the answer is gone: say so, do not raise
+        log.warning("inbound_key_not_kept", error=type(exc).__name__)
 
 
 @router.post("/twilio/messaging/status")
