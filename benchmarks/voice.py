@@ -12,8 +12,12 @@ then measures in one run:
    sending a ``prompt`` (``last: true``) to receiving the first ``text`` token, with the
    gateway's own breakdown of each turn (queued, the ``voice_prompt`` update, the model's
    first token) read from its log — once with the plain design (the model starts when the
-   workflow's plan arrives) and once with the speculative start (the model starts at once on
-   the gateway's guess of the plan; tokens are released only if the plan confirms it).
+   workflow's plan arrives), once with the speculative start (the model starts at once on
+   the gateway's guess of the plan; tokens are released only if the plan confirms it), and
+   once with ``VOICE_RELEASE=optimistic`` (the guess is spoken at once, cut if the plan
+   differs);
+3. the model alone: the same streaming request straight to the fake model from this
+   process, spaced like turns (what an in-process relay with no durability would wait).
 
 Results are printed as percentiles and ratios to the floor, and saved under
 ``benchmarks/results/``.
@@ -60,6 +64,7 @@ from tests.support.fake_twilio import FakeTwilio
 from tests.support.server import free_port, serve
 
 BUSINESS = "+15005550001"
+DESIGNS = ("plain", "speculative", "optimistic")
 REPLY = "Sure. Our store opens at nine and closes at six, Monday to Saturday."
 
 
@@ -89,6 +94,25 @@ async def measure_hops(client: Client, n: int, gap: float) -> dict[str, Any]:
         "signal_to_other_queue_activity": summary([clock.first[s] - s for s in sends[5:]]),
         "noop_update": summary(updates[5:]),
     }
+
+
+async def measure_model_alone(llm_url: str, n: int, gap: float) -> dict[str, Any]:
+    """Request → first streamed chunk, straight to the fake model (no gateway, no Temporal)."""
+    firsts: list[float] = []
+    body = {"model": "bench", "stream": True,
+            "messages": [{"role": "user", "content": "When do you open?"}]}  # fmt: skip
+    headers = {"Authorization": f"Bearer {BENCH_LLM_KEY}"}
+    async with httpx.AsyncClient(base_url=llm_url, headers=headers, timeout=10) as http:
+        for index in range(n + 5):
+            started = time.perf_counter()
+            async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+                async for line in response.aiter_lines():
+                    if line.startswith("data:") and '"content"' in line:
+                        if index >= 5:
+                            firsts.append(time.perf_counter() - started)
+                        break
+            await asyncio.sleep(gap * random.uniform(0.8, 1.2))
+    return summary(firsts)
 
 
 async def spaced_calls(
@@ -161,12 +185,14 @@ async def main() -> None:
             env = product_env(server.address, twilio_url, llm_url, work)
             processes.append(spawn(["worker.py"], env, work / "worker.log"))
             gateways: dict[str, tuple[str, Path, int]] = {}
-            for design, speculate in (("plain", "false"), ("speculative", "true")):
+            for design in DESIGNS:
                 port = free_port()
                 url = f"http://127.0.0.1:{port}"
                 log = work / f"gateway-{design}.log"
                 gateway_env = {**env, "GATEWAY_PORT": str(port), "PUBLIC_BASE_URL": url,
-                               "VOICE_SPECULATIVE_START": speculate, "LOG_LEVEL": "INFO",
+                               "VOICE_SPECULATIVE_START": str(design != "plain").lower(),
+                               "VOICE_RELEASE": "optimistic" if design == "optimistic"
+                               else "confirmed", "LOG_LEVEL": "INFO",
                                "LOG_FORMAT": "json"}  # fmt: skip
                 processes.append(spawn(["-m", "gateway"], gateway_env, log))
                 gateways[design] = (url, log, processes[-1].pid)
@@ -178,6 +204,7 @@ async def main() -> None:
             floor = await measure_floor(client, args.floor, args.gap, False)
             results["floor_same_queue"] = floor["signal_to_first_activity"]
             results.update(await measure_hops(client, args.floor, args.gap))
+            results["model_alone"] = await measure_model_alone(llm_url, args.floor, args.gap)
 
             turns = args.calls * args.prompts - 1
             for design, (url, log, pid) in gateways.items():
@@ -207,8 +234,9 @@ def report(results: dict[str, Any]) -> None:
         ("floor: signal → activity, same queue", floor),
         ("hop: signal → activity, other queue", results["signal_to_other_queue_activity"]),
         ("hop: no-op update", results["noop_update"]),
+        ("model alone: request → first chunk", results["model_alone"]),
     ]
-    for design in ("plain", "speculative"):
+    for design in DESIGNS:
         run, breakdown = results[design], results[design]["gateway_breakdown"]
         rows += [
             (f"{design}: prompt → first token (caller)", run["prompt_to_first_token"]),
@@ -226,7 +254,11 @@ def report(results: dict[str, Any]) -> None:
         ratio = s["p50"] / floor["p50"] if floor.get("p50") else float("nan")
         print(f"{name:42} {s['n']:>5} {s['p50']:>8.2f} {s['p95']:>8.2f} {s['p99']:>8.2f}"
               f"   {ratio:5.2f}×")  # fmt: skip
-    for design in ("plain", "speculative"):
+    model = results["model_alone"]["p50"]
+    for design in DESIGNS:
+        over = results[design]["prompt_to_first_token"]["p50"] - model
+        print(f"{design}: prompt → first token p50 over the model alone: {over:+.2f} ms")
+    for design in DESIGNS:
         print(f"CPU per voice turn, {design} (ms): {results[design]['cpu_ms_per_turn']}")
 
 

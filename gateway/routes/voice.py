@@ -270,6 +270,7 @@ async def relay(websocket: WebSocket) -> None:
             websocket, state.conversations, state.streamer, state.calls, state.gateway_queue,
             state.metrics, _admission(websocket),
             speculate=state.settings.voice_speculative_start, knowledge=state.knowledge,
+            optimistic=state.settings.voice_release == "optimistic",
         )  # fmt: skip
         reason = await session.run()
         outcome = "unauthorized" if session.refused is not None else str(reason)

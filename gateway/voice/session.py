@@ -78,6 +78,7 @@ class RelaySession:
         *,
         speculate: bool = True,
         knowledge: KnowledgeLookup | None = None,
+        optimistic: bool = False,
     ) -> None:
         self._ws = ws
         self._admission = admission
@@ -88,6 +89,7 @@ class RelaySession:
         self._gateway_queue = gateway_queue
         self._metrics = metrics
         self._speculate = speculate
+        self._optimistic = optimistic
         self._knowledge = knowledge
         self.leg: VoiceLeg | None = None
         self.ended: asyncio.Future[LegEndReason] = asyncio.get_running_loop().create_future()
@@ -230,6 +232,7 @@ class RelaySession:
             self._metrics,
             speculate=self._speculate,
             knowledge=self._knowledge,
+            optimistic=self._optimistic,
         )
         self._turns.start()
 

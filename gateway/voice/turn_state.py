@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from gateway.voice.llm_stream import StreamedReply
-from switchboard.contract.voice import VoicePrompt
+from switchboard.contract.voice import VoicePrompt, VoiceTurnPlan
 
 
 class Stage(Enum):
@@ -36,3 +38,33 @@ class Turn:
     last_token_at: float = field(default_factory=time.monotonic)
     planning: float = 0.0
     planned: float = 0.0
+
+
+def first_token_figures(
+    turn: Turn, plan: VoiceTurnPlan | None, first: float, speculative: bool
+) -> dict[str, Any]:
+    """The ``voice_first_token`` log line's figures (ms); ``first``: ``time.perf_counter()``.
+
+    ``plan`` is None, and the update's figures unknown, when the token went out before the
+    workflow's plan came back (``VOICE_RELEASE=optimistic``).
+    """
+    planned = plan is not None and turn.planned > 0
+
+    def ms(seconds: float) -> float:
+        return round(seconds * 1000, 2)
+
+    decided = plan.decided_at if plan is not None else None
+    return {
+        "turn": plan.turn if plan is not None else None,
+        "total_ms": ms(first - turn.received),
+        "queued_ms": ms(turn.planning - turn.received),
+        "plan_update_ms": ms(turn.planned - turn.planning) if planned else None,
+        "workflow_task_at_ms": _ms_between(turn.prompt.received_at, decided),
+        "model_first_token_ms": ms(first - turn.planned) if planned else None,
+        "speculative": speculative,
+        "before_plan": not planned,
+    }
+
+
+def _ms_between(start: datetime, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds() * 1000, 2) if end else None

@@ -27,10 +27,10 @@ from gateway.conversations import ConversationGateway, TemporalUnavailable
 from gateway.metrics import GatewayMetrics
 from gateway.voice.call_actions import CallActions
 from gateway.voice.frames import FrameWriter, InterruptFrame, text_json
-from gateway.voice.llm_stream import ReplyStreamer, StreamedReply
+from gateway.voice.llm_stream import ReplyStreamer, StreamedReply, TokenSink
 from gateway.voice.speculation import KnownContext, Speculation
 from gateway.voice.turn_knowledge import KnowledgeLookup, with_knowledge
-from gateway.voice.turn_state import Stage, Turn
+from gateway.voice.turn_state import Stage, Turn, first_token_figures
 from switchboard.contract.addresses import conversation_id
 from switchboard.contract.voice import (
     PromptKind,
@@ -78,6 +78,7 @@ class TurnPipeline:
         *,
         speculate: bool,
         knowledge: KnowledgeLookup | None,
+        optimistic: bool = False,
     ) -> None:
         """Nothing runs before ``start``.
 
@@ -90,6 +91,8 @@ class TurnPipeline:
             metrics: Turn counts and time to first token.
             speculate: Start the model on a guessed plan (see ``gateway.voice.speculation``).
             knowledge: Knowledge lookup for what the caller says, if there is a store.
+            optimistic: Speak a guessed reply at once, before the workflow confirms the
+                plan (``VOICE_RELEASE=optimistic``); a wrong guess is cut as on an interrupt.
         """
         self._leg = leg
         self._writer = writer
@@ -98,6 +101,7 @@ class TurnPipeline:
         self._actions = actions
         self._metrics = metrics
         self._speculate = speculate
+        self._optimistic = optimistic
         self._knowledge = knowledge
         self._prompts: asyncio.Queue[Turn] = asyncio.Queue()
         self._turn: Turn | None = None
@@ -258,6 +262,10 @@ class TurnPipeline:
                 context.guess_with_knowledge(turn.prompt, lookup),
             )
         turn.planning = time.perf_counter()
+        if speculation is not None and self._optimistic:
+            # The caller hears the guess while the update records the prompt and decides.
+            turn.stage, turn.stream = Stage.STREAMING, speculation.task
+            await speculation.adopt(self._token_sink(turn, None, speculative=True))
         try:
             plan = await self._conversations.plan_voice_turn(customer, turn.prompt, turn.prompt_id)
             knowledge = await lookup
@@ -266,6 +274,7 @@ class TurnPipeline:
             lookup.cancel()
             if speculation is not None:
                 speculation.abandon()
+                await self._retract(turn)
             await self._writer.say(SORRY)
             return None
         except asyncio.CancelledError:
@@ -281,13 +290,27 @@ class TurnPipeline:
             self._metrics.voice_turns.labels("abandoned").inc()
             speculation.abandon()
             speculation = None
+            await self._retract(turn)
         else:
             self._metrics.voice_turns.labels("speculative" if speculation else "plain").inc()
         if not plan.respond or self._writer.closed:
             if speculation is not None:
                 speculation.abandon()
+                await self._retract(turn)
             return None  # recorded; nobody to answer
         return plan, speculation, knowledge
+
+    async def _retract(self, turn: Turn) -> None:
+        """Stop a guess already being spoken (optimistic release): close its talk cycle.
+
+        What the caller heard of it stays in ``turn.text``; when the workflow's plan has a
+        reply it follows, and the turn is recorded with both, as they were heard.
+        """
+        turn.stage, turn.stream = Stage.PLANNING, None
+        if turn.text and turn.heard is None and not self._writer.closed:
+            self._metrics.voice_turns.labels("retracted").inc()
+            log.info("optimistic_reply_retracted", size=len(turn.text))
+            await self._writer.send(text_json("", last=True))
 
     async def _lookup(self, text: str) -> str:
         return await self._knowledge.block(text) if self._knowledge is not None else ""
@@ -298,16 +321,7 @@ class TurnPipeline:
         """Stream the reply into the socket; returns what the model gave and whether it failed."""
         turn.number = plan.turn
         turn.stage = Stage.STREAMING
-
-        async def on_token(token: str) -> None:
-            if turn.heard is not None:
-                return  # interrupted: not one more token for this reply
-            if not turn.text:
-                self._first_token(turn, plan, speculative=speculation is not None)
-            turn.text += token
-            turn.last_token_at = time.monotonic()
-            await self._writer.send(text_json(token))
-
+        on_token = self._token_sink(turn, plan, speculative=speculation is not None)
         if speculation is not None:
             turn.stream = speculation.task  # an interrupt during the release cancels it
             await speculation.adopt(on_token)
@@ -332,20 +346,27 @@ class TurnPipeline:
             await self._writer.send(text_json("", last=True))
         return streamed, failed
 
-    def _first_token(self, turn: Turn, plan: VoiceTurnPlan, *, speculative: bool) -> None:
+    def _token_sink(
+        self, turn: Turn, plan: VoiceTurnPlan | None, *, speculative: bool
+    ) -> TokenSink:
+        """Where the reply's tokens go: the socket, and ``turn.text`` (what was said)."""
+
+        async def on_token(token: str) -> None:
+            if turn.heard is not None:
+                return  # interrupted: not one more token for this reply
+            if not turn.text:
+                self._first_token(turn, plan, speculative=speculative)
+            turn.text += token
+            turn.last_token_at = time.monotonic()
+            await self._writer.send(text_json(token))
+
+        return on_token
+
+    def _first_token(self, turn: Turn, plan: VoiceTurnPlan | None, *, speculative: bool) -> None:
         """Measure the turn: the caller waited from the prompt until now."""
         first = time.perf_counter()
         self._metrics.first_token_seconds.observe(first - turn.received)
-        log.info(
-            "voice_first_token",
-            turn=plan.turn,
-            total_ms=round((first - turn.received) * 1000, 2),
-            queued_ms=round((turn.planning - turn.received) * 1000, 2),
-            plan_update_ms=round((turn.planned - turn.planning) * 1000, 2),
-            workflow_task_at_ms=_ms_between(turn.prompt.received_at, plan.decided_at),
-            model_first_token_ms=round((first - turn.planned) * 1000, 2),
-            speculative=speculative,
-        )
+        log.info("voice_first_token", **first_token_figures(turn, plan, first, speculative))
 
     # --- interruptions --------------------------------------------------------------------
 
@@ -373,7 +394,3 @@ class TurnPipeline:
             await self._conversations.report_interrupt(self._leg.customer, interrupt)
         except TemporalUnavailable as exc:
             log.error("interrupt_not_recorded", error=str(exc), turn=turn.number)
-
-
-def _ms_between(start: datetime, end: datetime | None) -> float | None:
-    return round((end - start).total_seconds() * 1000, 2) if end else None

@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     voice_dtmf_detection: bool = True
     voice_drop_followup: bool = True
     voice_speculative_start: bool = True
+    # When a speculative reply may be heard: "confirmed" once the workflow's plan matches
+    # the guess (nothing is said that the workflow did not decide); "optimistic" at once,
+    # cut and replaced if the plan differs (README "How a call works")
+    voice_release: Literal["confirmed", "optimistic"] = "confirmed"
     voice_reconnect_greeting: str = "Sorry about that, we got cut off. Where were we?"
     voice_drop_followup_text: str = DROPPED_CALL_FOLLOWUP
     gateway_instance_id: str | None = None
