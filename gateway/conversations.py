@@ -11,7 +11,7 @@ in ``gateway.conversation_list``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import structlog
 from temporalio.client import (
@@ -104,11 +104,27 @@ class ConversationGateway:
         self._task_queue = settings.temporal_task_queue
         self._config = conversation_config(settings, agent)
         self._task_timeout = settings.workflow_task_timeout
+        self._watchers: list[Callable[[str], None]] = []
 
     @property
     def client(self) -> Client:
         """The Temporal client (other workflows' helpers share it)."""
         return self._client
+
+    def watch(self, watcher: Callable[[str], None]) -> None:
+        """Call ``watcher(conversation_id)`` whenever this gateway has signalled a conversation.
+
+        A hint that its status may change soon (the console's inbox looks sooner); a
+        watcher must be quick and never fail.
+        """
+        self._watchers.append(watcher)
+
+    def _signalled(self, conversation: str) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(conversation)
+            except Exception:  # a hint: the signal went out all the same
+                log.exception("conversation_watcher_failed")
 
     async def deliver_inbound(self, message: InboundMessage) -> None:
         """Signal the customer's conversation, starting it if none is open (signal-with-start).
@@ -134,6 +150,7 @@ class ConversationGateway:
             config=self._config,
             task_timeout=self._task_timeout,
         )
+        self._signalled(conversation_id(customer))
 
     # --- voice ------------------------------------------------------------------------
 
@@ -181,9 +198,11 @@ class ConversationGateway:
             WorkflowUpdateFailedError: the workflow refused.
         """
         with unavailable_as_error():
-            return await self._handle(customer).execute_update(
+            follow_up = await self._handle(customer).execute_update(
                 ConversationWorkflow.voice_reply, outcome, id=report_id
             )
+        self._signalled(conversation_id(customer))  # a handoff on the call, say
+        return follow_up
 
     async def report_interrupt(self, customer: str, interrupt: VoiceInterrupt) -> None:
         """The caller cut short a reply that was already reported.
@@ -313,8 +332,11 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
         """
         handle = self._handle(customer)
-        return await if_open(
-            handle.signal(ConversationWorkflow.handoff_accepted, HandoffAccepted(by=by))
+        return self._signalled_if(
+            handle.id,
+            await if_open(
+                handle.signal(ConversationWorkflow.handoff_accepted, HandoffAccepted(by=by))
+            ),
         )
 
     async def accept(self, customer: str, by: str | None) -> ConversationView | None:
@@ -331,7 +353,8 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
         """
         handle = self._handle(customer)
-        return await if_open(handle.signal(ConversationWorkflow.resume, ResumeRequest(note=note)))
+        signal = handle.signal(ConversationWorkflow.resume, ResumeRequest(note=note))
+        return self._signalled_if(handle.id, await if_open(signal))
 
     async def call_enqueued(self, customer: str) -> None:
         """Tell the conversation its call went to the human queue (best effort)."""
@@ -340,6 +363,8 @@ class ConversationGateway:
                 await self._handle(customer).signal(ConversationWorkflow.voice_handed_off)
         except (RPCError, TemporalUnavailable) as exc:
             log.warning("call_enqueued_not_recorded", customer=customer, error=str(exc))
+        else:
+            self._signalled(conversation_id(customer))
 
     async def _snapshot_after(
         self, handle: ConversationHandle, signal: Awaitable[None]
@@ -350,6 +375,7 @@ class ConversationGateway:
         """
         if not await if_open(signal):
             return None
+        self._signalled(handle.id)
         try:
             with unavailable_as_error():
                 return await handle.execute_update(ConversationWorkflow.snapshot)
@@ -364,6 +390,11 @@ class ConversationGateway:
                 return await self._client.service_client.check_health()
         except TemporalUnavailable:
             return False
+
+    def _signalled_if(self, conversation: str, sent: bool) -> bool:
+        if sent:
+            self._signalled(conversation)
+        return sent
 
     def _handle(self, customer: str) -> ConversationHandle:
         return self._client.get_workflow_handle_for(

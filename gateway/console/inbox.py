@@ -12,6 +12,10 @@ may have changed: a conversation new to the list, one whose status changed, any 
 or held by a human, and everything while the inbox is small; a large inbox's AI
 conversations are described again every ``AI_REFRESH_SECONDS``.
 
+Between reads, ``human_side`` tells cheaply (one visibility call, no query) whether the
+conversations waiting for or held by a human changed since a read: the console's inbox feed
+asks it often while the gateway has just signalled a conversation (``gateway.console.live``).
+
 A workflow answers a query only between its workflow tasks, and a task that runs local
 activities (the model's reply, a recall) holds it for as long as they take. So a read never
 waits on a slow ``describe`` for longer than ``READ_WAIT``: the query goes on in the
@@ -73,6 +77,10 @@ _ORDER: Final = {
 }
 
 
+HumanSide = frozenset[tuple[str, ConversationStatus]]
+"""Conversations waiting for or held by a human, by visibility: ``(id, status)`` each."""
+
+
 class LastMessage(BaseModel):
     """The latest line a person (or the agent) wrote, cut short for a list."""
 
@@ -127,8 +135,17 @@ class InboxReader:
         Raises:
             TemporalUnavailable: visibility could not be read.
         """
+        return (await self.read_marked())[0]
+
+    async def read_marked(self) -> tuple[Inbox, HumanSide]:
+        """The inbox now, and the human side it was read from (to compare ``human_side`` with).
+
+        Raises:
+            TemporalUnavailable: visibility could not be read.
+        """
         with unavailable_as_error():
             listed = await self._list(self._running + _HUMAN_SIDE, HUMAN_SIDE_LIMIT)
+            human_side = _human_side(listed)
             for cid, execution in (await self._list(self._running, AI_LIMIT)).items():
                 listed.setdefault(cid, execution)
         now = time.monotonic()
@@ -146,7 +163,16 @@ class InboxReader:
             del self._unanswered[gone]
         rows = [row for e in listed.values() if (row := await self._row(e)) is not None]
         rows.sort(key=_rank)
-        return Inbox(conversations=rows)
+        return Inbox(conversations=rows), human_side
+
+    async def human_side(self) -> HumanSide:
+        """Visibility's conversations waiting for or held by a human, with their status.
+
+        Raises:
+            TemporalUnavailable: visibility could not be read.
+        """
+        with unavailable_as_error():
+            return _human_side(await self._list(self._running + _HUMAN_SIDE, HUMAN_SIDE_LIMIT))
 
     async def _list(self, query: str, limit: int) -> dict[str, WorkflowExecution]:
         found: dict[str, WorkflowExecution] = {}
@@ -240,6 +266,10 @@ class InboxReader:
         if len(self._names) > 4 * (HUMAN_SIDE_LIMIT + AI_LIMIT):  # customers come and go
             self._names.clear()
         return name
+
+
+def _human_side(listed: dict[str, WorkflowExecution]) -> HumanSide:
+    return frozenset((cid, _listed_status(e)) for cid, e in listed.items())
 
 
 def _listed_status(execution: WorkflowExecution) -> ConversationStatus:

@@ -11,6 +11,11 @@ caller says one way and the agent's tokens the other.
 
 Sandbox mode only: with Twilio credentials the agent's replies (a text's, a dropped call's
 follow-up, a handoff's task) would go to real phones and real people.
+
+The call socket is authenticated by its first frame (a browser cannot set a header on a
+WebSocket). Without ``GATEWAY_API_KEY`` it is open to loopback callers, as ``/api`` is, but
+only from a page of this gateway: a browser lets any site open a WebSocket to localhost,
+and the socket would let that site call the agent as any customer and read what it says.
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ import contextlib
 import hmac
 import json
 from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from gateway.dependencies import SettingsDep, operator_auth
+from gateway.signature import websocket_url
 from switchboard.contract.addresses import Channel, InvalidAddress, conversation_id, to_e164
 from switchboard.devtools.twilio_sim import (
     RelayCall,
@@ -136,11 +143,28 @@ _CLIENT_FRAME: Final = TypeAdapter[SayFrame | HangupFrame](
 )
 
 
-def call_refusal(settings: Settings, key: str | None, host: str) -> tuple[int, str] | None:
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """Whether a socket's ``Origin`` is a page of the ``Host`` it reached.
+
+    No ``Origin``: not a browser (a browser always sends one), so no page to trust or not.
+    """
+    if origin is None:
+        return True
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        return False
+    return bool(netloc) and netloc.lower() == (host or "").lower()
+
+
+def call_refusal(
+    settings: Settings, key: str | None, host: str, *, same_site: bool = True
+) -> tuple[int, str] | None:
     """The close code and reason for a call socket ``operator_auth`` would refuse; None if allowed.
 
     4401: a key is configured and this one is missing or wrong; 4403: no key is configured
-    and the caller is remote or the gateway is not in sandbox mode.
+    and the caller is remote, the page is another site's (``same_site`` False: see the
+    module docstring), or the gateway is not in sandbox mode.
     """
     configured = settings.gateway_api_key
     if configured is None:
@@ -148,6 +172,8 @@ def call_refusal(settings: Settings, key: str | None, host: str) -> tuple[int, s
             return 4403, "set GATEWAY_API_KEY to use /api (required with Twilio credentials)"
         if host not in _LOOPBACK:
             return 4403, "set GATEWAY_API_KEY to use /api from other hosts"
+        if not same_site:
+            return 4403, "set GATEWAY_API_KEY to call from another site's page"
         return None
     secret = configured.get_secret_value().encode()
     if not secret or not hmac.compare_digest((key or "").strip().encode(), secret):
@@ -175,13 +201,22 @@ async def _start(browser: _Browser) -> StartFrame | None:
     try:
         async with asyncio.timeout(START_SECONDS):
             while True:
-                raw = await browser.ws.receive_text()
+                raw = await _receive_text(browser.ws)
                 try:
                     return StartFrame.model_validate_json(raw)
                 except ValidationError:
                     await browser.error('send {"type":"start","key":…,"customer":"+1…"} first')
     except TimeoutError:
         return None
+
+
+async def _receive_text(websocket: WebSocket) -> str:
+    """The next text frame (a binary one reads as "", which no frame model accepts)."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    return text if isinstance(text, str) else ""
 
 
 def _local_url(websocket: WebSocket) -> str:
@@ -205,17 +240,32 @@ async def dial_locally(webhooks: TwilioWebhookClient, local: str, settings: Sett
     answer = await webhooks.post("/twilio/voice", form)
     answer.raise_for_status()
     public = relay_url_of(answer.text)  # ValueError: the gateway said it is busy
-    path = public.split("://", 1)[1].partition("/")[2]
-    socket_url = local.replace("http://", "ws://", 1) + "/" + path
+    socket_url = local.replace("http://", "ws://", 1) + local_path(public, settings)
     ws = await connect(
         socket_url, additional_headers={"X-Twilio-Signature": webhooks.sign_url(public)}
     )
     call = RelayCall(ws, call_sid)
-    await call.send(
-        setup_frame(customer, business, call_sid, account_sid=settings.account_sid,
-                    custom_parameters=relay_parameters_of(answer.text))
-    )  # fmt: skip
+    try:
+        await call.send(
+            setup_frame(customer, business, call_sid, account_sid=settings.account_sid,
+                        custom_parameters=relay_parameters_of(answer.text))
+        )  # fmt: skip
+    except BaseException:
+        await ws.close()  # else the session (and its relay slot) stays open with no one on it
+        raise
     return call
+
+
+def local_path(public: str, settings: Settings) -> str:
+    """The path (and query) this gateway serves the socket named ``public`` on.
+
+    ``PUBLIC_BASE_URL`` may carry a path its proxy strips (``https://example.com/sb``): the
+    gateway serves ``wss://example.com/sb/twilio/relay`` on ``/twilio/relay``.
+    """
+    base = websocket_url(settings.public_base_url)
+    if public.startswith(base + "/") or public.startswith(base + "?"):
+        return public[len(base) :]
+    return "/" + public.split("://", 1)[-1].partition("/")[2]
 
 
 @router.websocket("/call")
@@ -232,7 +282,8 @@ async def call(websocket: WebSocket) -> None:
         await websocket.close(code=1008, reason="no start frame")
         return
     client = websocket.client.host if websocket.client else ""
-    if (refused := call_refusal(settings, start.key, client)) is not None:
+    same_site = same_origin(websocket.headers.get("origin"), websocket.headers.get("host"))
+    if (refused := call_refusal(settings, start.key, client, same_site=same_site)) is not None:
         await websocket.close(code=refused[0], reason=refused[1])
         return
     if not settings.sandbox:
@@ -250,7 +301,8 @@ async def call(websocket: WebSocket) -> None:
         webhooks = TwilioWebhookClient(http, local, settings.auth_token, settings.public_base_url)
         try:
             relay = await dial_locally(webhooks, local, settings, customer)
-        except (httpx.HTTPError, OSError, ValueError, ConnectionClosed) as exc:
+        except (httpx.HTTPError, OSError, ValueError, ConnectionClosed, InvalidHandshake,
+                InvalidURI) as exc:  # fmt: skip
             log.warning("playground_call_failed", error=type(exc).__name__)
             await browser.error(f"the call could not be connected: {type(exc).__name__}")
             await websocket.close(code=1011, reason="call not connected")
@@ -282,7 +334,7 @@ async def _relay(browser: _Browser, relay: RelayCall) -> None:
 async def _caller_to_agent(browser: _Browser, relay: RelayCall) -> None:
     with contextlib.suppress(WebSocketDisconnect, ConnectionClosed):
         while True:
-            raw = await browser.ws.receive_text()
+            raw = await _receive_text(browser.ws)
             try:
                 frame = _CLIENT_FRAME.validate_json(raw)
             except ValidationError:
