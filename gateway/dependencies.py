@@ -89,6 +89,33 @@ async def get_payload_codec(request: Request) -> EncryptionCodec | None:
 
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "[::1]", "localhost"})
+
+
+def keyless_refusal(request: Request, settings: Settings) -> str | None:
+    """Why a keyless loopback request may not be the operator's own (None: it may be).
+
+    Without a key, "from this machine" is the only credential, and a browser on this
+    machine carries other sites' requests too: a page elsewhere can post a form to
+    ``localhost`` (``Sec-Fetch-Site: cross-site``, a foreign ``Origin``), and a name of
+    theirs that resolves to 127.0.0.1 (DNS rebinding) arrives with their ``Host``. A tunnel
+    or proxy on this machine adds ``X-Forwarded-For``. Each of those needs the key. The
+    one other page allowed is the Temporal UI's (``TEMPORAL_UI_ORIGINS``) on ``/codec``.
+    """
+    host = request.headers.get("host", "")
+    origin = request.headers.get("origin")
+    ui_codec = request.url.path.startswith("/codec/") and origin in settings.ui_origins
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site not in (None, "same-origin", "none") and not ui_codec:
+        return "another site's page"
+    if origin is not None and origin.partition("://")[2] != host and not ui_codec:
+        return "another site's page"
+    name = host.rpartition(":")[0] if host.count(":") == 1 or "]:" in host else host
+    if name not in _LOOPBACK_NAMES:
+        return "a host name other than localhost"
+    if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+        return "a proxy or tunnel"
+    return None
 
 
 async def operator_auth(
@@ -96,7 +123,9 @@ async def operator_auth(
 ) -> None:
     """Guard ``/api``: ``Authorization: Bearer $GATEWAY_API_KEY``.
 
-    Without a key ``/api`` answers loopback callers in sandbox mode only (``make run``);
+    Without a key ``/api`` answers loopback callers in sandbox mode only (``make run``),
+    and of those only this machine's own requests (not another site's page in a browser,
+    a rebound host name or a tunnel: ``keyless_refusal``);
     with Twilio credentials it is closed until a key is set, since anything that tunnels to
     localhost would otherwise reach it.
 
@@ -115,6 +144,10 @@ async def operator_auth(
         if host not in _LOOPBACK:
             raise HTTPException(
                 status_code=403, detail="set GATEWAY_API_KEY to use /api from other hosts"
+            )
+        if (why := keyless_refusal(request, settings)) is not None:
+            raise HTTPException(
+                status_code=403, detail=f"set GATEWAY_API_KEY to use /api from {why}"
             )
         return
     secret = key.get_secret_value().encode()

@@ -194,6 +194,6 @@ async def test_operator_auth(
         return {"ok": True}
 
     transport = httpx.ASGITransport(app=app, client=client)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8000") as http:
         headers = {"Authorization": header} if header else {}
         assert (await http.get("/api/x", headers=headers)).status_code == status
