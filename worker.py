@@ -12,7 +12,7 @@ import httpx
 import structlog
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities.calls import CallActivities
 from activities.conversations import ConversationStarter
@@ -32,6 +32,7 @@ from switchboard.memory.setup import open_memory
 from switchboard.runtime.config import Settings, get_settings
 from switchboard.runtime.logging import configure_logging
 from switchboard.runtime.outbox import open_outbox
+from switchboard.runtime.sandbox import LeanSandboxedWorkflowRunner
 from switchboard.runtime.temporal import connect, ensure_search_attributes
 from switchboard.runtime.tracing import start_tracing, stop_tracing, worker_interceptors
 from switchboard.runtime.versioning import deployment_config
@@ -45,15 +46,17 @@ log = structlog.get_logger("worker")
 
 
 def workflow_runner(settings: Settings) -> WorkflowRunner:
-    """The sandbox in development and tests; none in production, where it costs CPU per turn.
+    """The workflow sandbox (``WORKFLOW_SANDBOX``, on by default), or none.
 
     The sandbox re-imports the workflow module for every conversation run and proxies every
-    activation; measured in ``benchmarks/``, that is about a third of a worker's CPU per
-    message. Determinism is instead proven in CI: the replay tests run every recorded history
+    activation. This one is the SDK's without an ``exec`` per payload (``runtime.sandbox``),
+    which was most of its CPU per turn; what remains is within run-to-run noise in
+    ``benchmarks/scale.py``, while each cached run still takes ~130 KB more memory. Without
+    it, determinism is still proven in CI: the replay tests run every recorded history
     through the sandboxed runner (``tests/workflows/test_replay.py``).
     """
     if settings.workflow_sandbox:
-        return SandboxedWorkflowRunner(
+        return LeanSandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(
                 "switchboard", "activities", "pydantic", "pydantic_core", "structlog",
                 "httpx", "openai", "phonenumbers",
