@@ -17,12 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import WorkflowHandle
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from gateway.app import create_app
 from switchboard.contract.addresses import conversation_id
-from switchboard.contract.conversation import ConversationStatus
+from switchboard.contract.conversation import ConversationStatus, ConversationView
 from switchboard.devtools.devserver import DevServer
 from tests.conftest import Stack, unique_customer
 from tests.support.console_stack import (
@@ -77,8 +78,8 @@ def row(inbox: dict[str, Any], customer: str) -> dict[str, Any] | None:
 
 def workflow_status(s: ConsoleStack, customer: str) -> Callable[[], Any]:
     async def status() -> ConversationStatus:
-        handle = s.client.get_workflow_handle_for(
-            ConversationWorkflow.run, conversation_id(customer)
+        handle: WorkflowHandle[ConversationWorkflow, ConversationView] = (
+            s.client.get_workflow_handle_for(ConversationWorkflow.run, conversation_id(customer))
         )
         return (await handle.query(ConversationWorkflow.describe)).status
 
