@@ -26,6 +26,7 @@ from activities.rule_webhooks import RuleWebhooks
 from activities.tools import ToolActivities
 from switchboard.agent import load_agent, tool_http_client
 from switchboard.agent.http_client import NoCookieJar
+from switchboard.agent.mcp_runtime import mcp_connections
 from switchboard.contract import search_attributes
 from switchboard.intelligence import Analyzer, load_operators, load_rules, webhook_secret
 from switchboard.memory.setup import open_memory
@@ -111,6 +112,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
         ) as http,
         tool_http_client() as tools_http,
+        mcp_connections(agent),  # MCP servers' tools, listed into the agent's catalogue
     ):
         rest = TwilioRestClient(
             http, settings.twilio_rest_base_url, settings.account_sid, settings.auth_token
@@ -147,6 +149,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                     handoff.cancel_handoff_task,
                     calls.place_call,
                     tools.run_tool,
+                    tools.mcp_tools,
                     starter.start_outbound,
                 ],
                 graceful_shutdown_timeout=timedelta(seconds=5),

@@ -1,4 +1,6 @@
-"""The ``run_tool`` activity: one call of one of the agent's own tools (Python or HTTP).
+"""The ``run_tool`` activity: one call of one of the agent's own tools (Python, HTTP or MCP).
+
+``mcp_tools`` (a local activity) tells a turn which MCP tools this worker can run now.
 
 Arguments the model got wrong are not a failure: they come back as an error result
 (``ok=False``) so the model can correct itself within the turn. A tool that fails raises an
@@ -30,8 +32,8 @@ from switchboard.agent.context import (  # defined beside ToolContext: HTTP tool
     MAX_RESULT_CHARS as MAX_RESULT_CHARS,
 )
 from switchboard.agent.http_client import keeps_no_cookies
-from switchboard.contract.names import RUN_TOOL_ACTIVITY
-from switchboard.contract.tools import ToolInvocation, ToolResult
+from switchboard.contract.names import MCP_TOOLS_ACTIVITY, RUN_TOOL_ACTIVITY
+from switchboard.contract.tools import McpTools, ToolInvocation, ToolResult
 from switchboard.memory import MemoryStore
 
 log = structlog.get_logger(__name__)
@@ -62,6 +64,11 @@ class ToolActivities:
         self._agent = agent
         self._http = http_client
         self._memory = memory
+
+    @activity.defn(name=MCP_TOOLS_ACTIVITY)
+    async def mcp_tools(self) -> McpTools:
+        """The MCP tools the agent's servers offer now (their policies, by name)."""
+        return McpTools(tools=self._agent.mcp_policies())
 
     @activity.defn(name=RUN_TOOL_ACTIVITY)
     async def run_tool(self, invocation: ToolInvocation) -> ToolResult:

@@ -37,6 +37,7 @@ from gateway.voice.legs import gateway_task_queue, running_leg_worker
 from gateway.voice.llm_stream import ReplyStreamer
 from gateway.voice.turn_knowledge import KnowledgeLookup
 from switchboard.agent import load_agent
+from switchboard.agent.mcp_runtime import mcp_connections
 from switchboard.contract import search_attributes
 from switchboard.memory.setup import open_memory
 from switchboard.runtime.config import Settings
@@ -83,7 +84,11 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         log.info(
             "gateway_started", gateway_queue=app.state.gateway_queue, **settings.safe_summary()
         )
-        async with running_leg_worker(client, settings, app.state.gateway_queue, app.state.calls):
+        async with (
+            running_leg_worker(client, settings, app.state.gateway_queue, app.state.calls),
+            # The schemas of MCP servers' tools, for the calls this gateway streams.
+            mcp_connections(agent),
+        ):
             yield
         await app.state.streamer.close()
         await store.close()

@@ -28,6 +28,7 @@ def conversation_config(settings: Settings, agent: Agent | None = None) -> Conve
     if agent is not None:
         extra.update(
             tools=agent.policies(),
+            mcp=bool(agent.mcp),
             handoff_message=agent.handoff_message,
             handoff_timeout_message=agent.handoff_timeout_message,
         )

@@ -2,7 +2,8 @@
 
 An ``Agent`` names the system prompt, the model, how it sounds on calls, what customers are
 told on hand-off, and the agent's own tools: typed Python functions (``@tool``) and HTTP
-endpoints (``HttpTool``, in code or in ``TOOLS_FILE``). Each tool's schema is what the
+endpoints (``HttpTool``, in code or in ``TOOLS_FILE``) and the tools of MCP servers
+(``McpServer``, found when the process starts). Each tool's schema is what the
 model sees, what its arguments are validated against, and (through ``Agent.policies``) how
 the workflow times and retries it. ``AGENT=module:attribute`` picks the agent::
 
@@ -18,7 +19,9 @@ the workflow times and retries it. ``AGENT=module:attribute`` picks the agent::
 Module map: ``definition`` (Agent), ``function_tool`` (@tool), ``http_tool`` (HttpTool),
 ``http_body`` (an HTTP tool's response, read up to a byte cap), ``http_client`` (the tools'
 HTTP client, without cookies), ``context`` (ToolContext, ToolError), ``loading``
-(load_agent, TOOLS_FILE).
+(load_agent, TOOLS_FILE), ``mcp_server`` (McpServer), ``mcp_tool`` (one server tool as a
+tool), ``mcp_catalogue`` (the MCP tools on offer), ``mcp_client`` (a server's session, on
+the ``mcp`` SDK), ``mcp_runtime`` (connecting them while a process runs).
 """
 
 from switchboard.agent.context import BoundCall, ToolContext, ToolError
@@ -40,6 +43,7 @@ from switchboard.agent.loading import (
     load_agent,
     load_tools_file,
 )
+from switchboard.agent.mcp_server import McpServer
 
 __all__ = [
     "DEFAULT_HANDOFF_MESSAGE",
@@ -52,6 +56,7 @@ __all__ = [
     "BoundCall",
     "FunctionTool",
     "HttpTool",
+    "McpServer",
     "ToolContext",
     "ToolError",
     "default_agent",

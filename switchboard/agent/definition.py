@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from switchboard.agent import builtins as builtin
 from switchboard.agent import call_control as voice_tools
 from switchboard.agent.context import BoundCall
+from switchboard.agent.mcp_catalogue import McpCatalogue
+from switchboard.agent.mcp_server import SEPARATOR, McpServer
 from switchboard.contract.addresses import Channel
 from switchboard.contract.conversation import HANDOFF_MESSAGE, HANDOFF_TIMEOUT_MESSAGE
 from switchboard.contract.tools import ToolPolicy
@@ -71,8 +73,9 @@ class Agent:
     """The business's agent: instructions, model, voice, hand-off wording, tools, operators.
 
     Raises:
-        ValueError: two tools share a name, a tool takes a built-in tool's name, or two
-            operators (or two rules) share a name.
+        ValueError: two tools share a name, a tool takes a built-in tool's name or an MCP
+            server's namespace, two MCP servers share a name, or two operators (or two
+            rules) share a name.
     """
 
     name: str
@@ -92,7 +95,10 @@ class Agent:
     """Conversation-intelligence operators of the agent's own, beside the built-ins."""
     rules: Sequence[IntelligenceRule] = ()
     """Rules that act on operators' results (``switchboard.contract.rules``)."""
+    mcp: Sequence[McpServer] = ()
+    """MCP servers whose tools the agent may call (``<server>__<tool>``, found at start)."""
     _by_name: dict[str, AgentTool] = field(init=False, repr=False, compare=False)
+    _mcp_tools: McpCatalogue = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.instructions.strip():
@@ -116,14 +122,42 @@ class Agent:
             raise ValueError(f"agent {self.name!r}: two rules are named {duplicates[0]!r}")
         object.__setattr__(self, "rules", tuple(self.rules))
         object.__setattr__(self, "_by_name", by_name)
+        self._check_mcp()
+
+    def _check_mcp(self) -> None:
+        servers = tuple(self.mcp)
+        names = [server.name for server in servers]
+        if duplicates := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"agent {self.name!r}: two MCP servers are named {duplicates[0]!r}")
+        for tool in self.tools:
+            if any(tool.name.startswith(f"{name}{SEPARATOR}") for name in names):
+                raise ValueError(
+                    f"agent {self.name!r}: {tool.name!r} is in an MCP server's namespace"
+                )
+        object.__setattr__(self, "mcp", servers)
+        # Filled by the process's MCP connections (``mcp_runtime``); empty until they list.
+        object.__setattr__(self, "_mcp_tools", McpCatalogue(RESERVED_NAMES | set(self._by_name)))
+
+    @property
+    def mcp_tools(self) -> McpCatalogue:
+        """The tools the MCP servers offer now (empty until the connections list them)."""
+        return self._mcp_tools
 
     def get_tool(self, name: str) -> AgentTool | None:
-        """The agent's own tool of that name, if it has one."""
-        return self._by_name.get(name)
+        """The agent's own tool of that name, or an MCP server's tool on offer now."""
+        return self._by_name.get(name) or self._mcp_tools.get(name)
 
     def with_tools(self, tools: Iterable[AgentTool]) -> Agent:
         """This agent with more tools (checked like the first ones)."""
         return dataclasses.replace(self, tools=(*self.tools, *tools))
+
+    def with_mcp(self, servers: Iterable[McpServer]) -> Agent:
+        """This agent with more MCP servers (checked like the first ones)."""
+        return dataclasses.replace(self, mcp=(*self.mcp, *servers))
+
+    def mcp_policies(self) -> list[ToolPolicy]:
+        """How the workflow runs each MCP tool on offer now (recorded by each turn)."""
+        return self._mcp_tools.policies()
 
     def policies(self) -> list[ToolPolicy]:
         """How the workflow runs each of the agent's tools (``ConversationConfig.tools``)."""
@@ -154,7 +188,7 @@ class Agent:
             return _builtin_schema(name)
         if name in voice_tools.SCHEMAS:
             return voice_tools.SCHEMAS[name]
-        tool = self._by_name.get(name)
+        tool = self.get_tool(name)
         return tool.schema() if tool is not None else None
 
 

@@ -130,6 +130,11 @@ class ConversationConfig(BaseModel):
     voice_drop_followup: bool = True
     voice_drop_followup_text: str = DROPPED_CALL_FOLLOWUP
     tools: list[ToolPolicy] = Field(default_factory=list, description="the agent's own tools")
+    mcp: bool = Field(
+        default=False,
+        description="the agent has MCP servers: each turn asks the worker which of their "
+        "tools it can run (mcp_tools) and offers those",
+    )
     max_tool_rounds: int = 3
     handoff_timeout_seconds: float = 300.0
     callback_number: str | None = Field(

@@ -19,6 +19,16 @@ class ToolPolicy(BaseModel):
     )
 
 
+class McpTools(BaseModel):
+    """Result of the ``mcp_tools`` local activity: the MCP tools a worker can run now.
+
+    Recorded in the history, so a replay offers the tools the turn offered, whatever the
+    servers list by then.
+    """
+
+    tools: list[ToolPolicy] = Field(default_factory=list, max_length=1000)
+
+
 class ToolInvocation(BaseModel):
     """Input of the ``run_tool`` activity: one tool call, with what may be injected into it."""
 

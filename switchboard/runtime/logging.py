@@ -57,7 +57,8 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", *, mask_numbers: b
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+    # httpx2 is the MCP SDK's client: a line per request (an MCP session pings every 5 s).
+    for noisy in ("httpx", "httpcore", "httpx2", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -3,9 +3,15 @@
 Built-ins are validated here (pure) and acted on by the conversation itself: memory tools
 run as memory activities, ``handoff_to_human`` and ``end_conversation`` change the
 conversation, ``schedule_callback`` starts a durable timer workflow. The agent's own tools
-(Python functions, HTTP tools) run as the ``run_tool`` activity with their own timeout and
-retries; the activity validates their arguments. Whatever goes wrong — bad arguments, an
-exception, a timeout — becomes the tool's result for the model, never a failed turn.
+(Python functions, HTTP tools, MCP servers' tools) run as the ``run_tool`` activity with
+their own timeout and retries; the activity validates their arguments. Whatever goes wrong
+— bad arguments, an exception, a timeout — becomes the tool's result for the model, never
+a failed turn.
+
+MCP servers' tools come and go while a conversation lasts (a server that was down answers,
+one lists new tools), so they are not in the run's config: each turn asks the worker which
+it can run (the ``mcp_tools`` local activity, ``refresh``) and offers those. Its result is in
+the history, so a replay offers what the turn offered, whatever the servers list by then.
 """
 
 from __future__ import annotations
@@ -39,8 +45,8 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.contract.conversation import TOOL_LOG_CHARS, TOOL_LOG_ENTRIES, ToolCallRecord
     from switchboard.contract.handoff import HandoffRequest
     from switchboard.contract.llm import ToolCall
-    from switchboard.contract.names import RUN_TOOL_ACTIVITY
-    from switchboard.contract.tools import ToolInvocation, ToolPolicy, ToolResult
+    from switchboard.contract.names import MCP_TOOLS_ACTIVITY, RUN_TOOL_ACTIVITY
+    from switchboard.contract.tools import McpTools, ToolInvocation, ToolPolicy, ToolResult
     from workflows.conversation.base import ACTIVITY_FAILURES, ConversationBase
     from workflows.conversation.callbacks import Callbacks
     from workflows.conversation.handoff import Handoffs
@@ -48,6 +54,10 @@ with workflow.unsafe.imports_passed_through():
 
 PARALLEL_TOOLS_PATCH = "parallel-tools"
 TOOL_CAP_PATCH = "tool-call-cap"
+MCP_PATCH = "mcp-tools"
+"""Runs with it ask for the MCP tools on offer at each turn (only runs of an agent with MCP
+servers: no history from before MCP has ``cfg.mcp`` set, but the marker keeps it explicit)."""
+_MCP_LIST_TIMEOUT = timedelta(seconds=2)
 MAX_CALLS_PER_REPLY = 8
 """Tool calls of one model reply that run; the rest are answered with an error, unrun."""
 HANDED_OFF = "handoff"
@@ -77,6 +87,36 @@ class ToolRunner:
         self._memory = memory
         self._handoffs = handoffs
         self._callbacks = callbacks
+        self._mcp: list[ToolPolicy] = []  # the MCP tools this turn offers (refresh)
+
+    async def refresh(self) -> None:
+        """Ask the worker which MCP tools it can run now; the turn offers those.
+
+        A local activity: it reads the worker's catalogue (no request to any server), and its
+        result is recorded. If it fails, the turn offers what the previous one did.
+        """
+        if not self._conv.cfg.mcp or not workflow.patched(MCP_PATCH):
+            return
+        try:
+            found: McpTools = await workflow.execute_local_activity(
+                MCP_TOOLS_ACTIVITY,
+                result_type=McpTools,
+                start_to_close_timeout=_MCP_LIST_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=2),
+                summary="mcp tools",
+            )
+        except ACTIVITY_FAILURES as exc:
+            workflow.logger.warning("MCP tools unknown this turn: %s", exc)
+            return
+        self._mcp = found.tools
+
+    def _policies(self) -> list[ToolPolicy]:
+        """The agent's own tools, then the MCP tools on offer (an own tool's name wins)."""
+        own = self._conv.cfg.tools
+        if not self._mcp:
+            return own
+        names = {p.name for p in own}
+        return [*own, *(p for p in self._mcp if p.name not in names)]
 
     def offered(self, channel: Channel) -> list[str]:
         """The tools a turn on ``channel`` offers, in the order the model sees them."""
@@ -92,7 +132,7 @@ class ToolRunner:
         names += [HANDOFF_TO_HUMAN, SCHEDULE_CALLBACK]
         if self._callbacks.any_scheduled:
             names.append(CANCEL_CALLBACK)
-        names += [p.name for p in self._conv.cfg.tools if channel in p.channels]
+        names += [p.name for p in self._policies() if channel in p.channels]
         return names
 
     async def run(
@@ -192,7 +232,7 @@ class ToolRunner:
 
     async def _agent_tool(self, call: ToolCall, channel: Channel) -> str:
         conv = self._conv
-        policy = next((p for p in conv.cfg.tools if p.name == call.name), None)
+        policy = next((p for p in self._policies() if p.name == call.name), None)
         if policy is None or channel not in policy.channels:
             conv.note(f"tool call refused: there is no tool named {call.name!r}")
             return f"Error: there is no tool named {call.name!r}"

@@ -134,8 +134,9 @@ class TextTurns:
         conv = self._conv
         channel = answering[-1].channel
         memory = self._memory.enabled()
-        if memory:
+        if memory:  # tools are offered only then (below)
             await self._memory.refresh("\n".join(m.body for m in answering))
+            await self._tools.refresh()  # the MCP tools on offer now (nothing without MCP)
         exchange: list[ChatMessage] = []  # this turn's tool calls and their results
         turn_end: str | None = None
         rounds = conv.cfg.max_tool_rounds

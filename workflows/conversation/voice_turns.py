@@ -70,6 +70,8 @@ class VoiceTurns:
                     timeout_summary="recall",
                 )
         await self._calls.attached(prompt.call_sid)
+        # Before the prompt is recorded: nothing else runs between it and the plan.
+        await self._tools.refresh()  # the MCP tools on offer now (nothing without MCP)
         state_ops.record_voice_prompt(self._conv.state, spoken_text(prompt), prompt.received_at)
         self._conv.state.turn += 1
         return self.plan().model_copy(update={"decided_at": workflow.now()})
