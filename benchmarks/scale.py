@@ -508,10 +508,22 @@ async def main(args: argparse.Namespace) -> None:
             twilio.messages.clear()
             long_customer = customer(650, 1)
             print(f"long conversation: {args.long} turns …", flush=True)
-            long_latency = []
+            long_latency, reference = [], []
+            # The machine's speed drifts over a run of minutes, so the late turns are also
+            # compared with turns 10-19 of fresh conversations taken in step with them: five
+            # reference conversations, brought to turn 9 just before, then one of their turns
+            # after each of the last 50 long turns, in turn.
+            references = [customer(651, k) for k in range(5)]
             for i in range(args.long):
+                if i == args.long - 50:
+                    for who in references:
+                        for _ in range(9):
+                            await turns.turn(who, "reference")
                 long_latency.append(await turns.turn(long_customer, "long"))
                 await asyncio.sleep(args.long_gap)
+                if i >= args.long - 50:
+                    reference.append(await turns.turn(references[i % 5], "reference"))
+                    await asyncio.sleep(args.long_gap)
                 if (i + 1) % 500 == 0:
                     print(f"  turn {i + 1}", flush=True)
             early = long_latency[9:59]
@@ -521,6 +533,7 @@ async def main(args: argparse.Namespace) -> None:
                 "turns": args.long,
                 "early_turns_10_to_59": summary(early),
                 "late_last_50": summary(late),
+                "reference_turns_10_to_19_in_step": summary(reference),
                 "all": summary(long_latency),
                 "runs": len(runs),
                 "max_events_per_run": max(run["events"] for run in runs),
@@ -530,34 +543,35 @@ async def main(args: argparse.Namespace) -> None:
             results["rss_mb_end"] = round(rss_mb(worker.pid), 1)
 
             # 5. where a turn's CPU goes: the same load on a worker whose main thread is sampled
-            print(f"profile: {args.rate:.0f}/s for {args.profile_seconds:.0f} s on a worker "
-                  "with its main thread sampled …", flush=True)  # fmt: skip
-            stop_all([worker])
-            processes.remove(worker)
-            profiled = spawn(["benchmarks/scale.py", "--as-worker"],
-                             {**env, PROFILE_ENV: str(profile_out),
-                              "TEMPORAL_METRICS_BIND": f"127.0.0.1:{free_port()}"},
-                             work / "worker-profiled.log")  # fmt: skip
-            processes.append(profiled)
-            warm = Turns(client, turns._config, turns._task_queue)
-            twilio.on_accept = warm.on_accept
-            # start-up, and every run of the load replayed into the cache once
-            await steady(warm, load, args.rate, len(load) / args.rate + 3)
-            profiled.send_signal(signal.SIGUSR1)
-            profile_turns = Turns(client, turns._config, turns._task_queue)
-            twilio.on_accept = profile_turns.on_accept
-            cpu_before = thread_cpu(profiled.pid)
-            sent = await steady(profile_turns, load, args.rate, args.profile_seconds)
-            cpu_after = thread_cpu(profiled.pid)
-            profiled.send_signal(signal.SIGUSR2)
-            await asyncio.sleep(3)
-            if profile_out.exists():
-                results["profile"] = json.loads(profile_out.read_text())
-                main = "python main thread"
-                results["profile"]["main_thread_cpu_ms_per_turn_profiled"] = round(
-                    (cpu_after[main] - cpu_before[main]) * 1000 / sent, 2
-                )
-                results["profile"]["turns"] = sent
+            if args.profile_seconds > 0:  # --profile-seconds 0: no profile phase
+                print(f"profile: {args.rate:.0f}/s for {args.profile_seconds:.0f} s on a worker "
+                      "with its main thread sampled …", flush=True)  # fmt: skip
+                stop_all([worker])
+                processes.remove(worker)
+                profiled = spawn(["benchmarks/scale.py", "--as-worker"],
+                                 {**env, PROFILE_ENV: str(profile_out),
+                                  "TEMPORAL_METRICS_BIND": f"127.0.0.1:{free_port()}"},
+                                 work / "worker-profiled.log")  # fmt: skip
+                processes.append(profiled)
+                warm = Turns(client, turns._config, turns._task_queue)
+                twilio.on_accept = warm.on_accept
+                # start-up, and every run of the load replayed into the cache once
+                await steady(warm, load, args.rate, len(load) / args.rate + 3)
+                profiled.send_signal(signal.SIGUSR1)
+                profile_turns = Turns(client, turns._config, turns._task_queue)
+                twilio.on_accept = profile_turns.on_accept
+                cpu_before = thread_cpu(profiled.pid)
+                sent = await steady(profile_turns, load, args.rate, args.profile_seconds)
+                cpu_after = thread_cpu(profiled.pid)
+                profiled.send_signal(signal.SIGUSR2)
+                await asyncio.sleep(3)
+                if profile_out.exists():
+                    results["profile"] = json.loads(profile_out.read_text())
+                    main = "python main thread"
+                    results["profile"]["main_thread_cpu_ms_per_turn_profiled"] = round(
+                        (cpu_after[main] - cpu_before[main]) * 1000 / sent, 2
+                    )
+                    results["profile"]["turns"] = sent
             results["load_average_at_end"] = os.getloadavg()
     finally:
         stop_all(processes)
@@ -587,6 +601,8 @@ def report(results: dict[str, Any]) -> None:
         ("long: turns 10–59", long["early_turns_10_to_59"]),
         (f"long: turns {long['turns'] - 49}–{long['turns']}", long["late_last_50"]),
     ]
+    if (step := long.get("reference_turns_10_to_19_in_step")) and step.get("n"):
+        rows.append(("fresh: turns 10–19, in step with the last 50", step))
     print(f"\n{'turn: signal-with-start → reply at Twilio':46} {'n':>5} {'p50':>7} {'p95':>7} "
           f"{'p99':>7} {'max':>8}  p50 ratio")  # fmt: skip
     for name, s in rows:
@@ -595,6 +611,9 @@ def report(results: dict[str, Any]) -> None:
     early, late = long["early_turns_10_to_59"], long["late_last_50"]
     print(f"late ÷ early (long conversation): p50 {ratio(late, early)}, "
           f"p95 {ratio(late, early, 'p95')}")  # fmt: skip
+    if (step := long.get("reference_turns_10_to_19_in_step")) and step.get("n"):
+        print(f"late ÷ turns 10-19 of fresh conversations taken in step: p50 "
+              f"{ratio(late, step)}, p95 {ratio(late, step, 'p95')}")  # fmt: skip
     o = results["open"]
     print(f"\nopened {o['conversations']} conversations in {o['seconds']} s "
           f"({o['started_and_answered_per_s']}/s, each answered; "
