@@ -176,9 +176,10 @@ class RateBucket(BaseModel):
     notices: int = Field(default=0, description="slow-down notices sent (their send keys)")
 
 
-TOOL_LOG_ENTRIES = 50
-"""Tool calls a conversation keeps for operators (the newest)."""
-TOOL_LOG_CHARS = 500
+TOOL_LOG_ENTRIES = 20
+"""Tool calls a conversation keeps for operators (the newest): it rides in every snapshot,
+query and continue-as-new, so it stays small (~15 KB at most)."""
+TOOL_LOG_CHARS = 300
 """A recorded tool call's arguments and result are cut to this length."""
 
 

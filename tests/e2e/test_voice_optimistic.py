@@ -10,6 +10,7 @@ caller heard it: the cut guess, then the reply.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -89,5 +90,8 @@ async def test_a_confirmed_optimistic_reply_is_spoken_once_and_recorded(
     assert replies[-3:] == ["echo: one", "echo: two", "echo: three"]
     await stack.hang_up(call, customer)
     metrics = (await stack.http.get(f"{stack.gateway_url}/metrics")).text
-    assert 'switchboard_voice_turns_total{start="speculative"} 3.0' in metrics
+    # The first turn starts early only if the context fetched at connect came back before
+    # the caller spoke (it may not on a busy machine); every later one always does.
+    assert re.search(r'switchboard_voice_turns_total\{start="speculative"\} [23]\.0', metrics)
     assert "retracted" not in metrics
+    assert 'start="abandoned"' not in metrics

@@ -58,6 +58,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 _PACKAGE_LINES = 100
+HANDOFF_REASONS_KEPT = 50
+"""Handoff reasons a run keeps (the newest): for operators and the facts at close."""
 _PACKAGE_WAIT = timedelta(seconds=8)  # the caller hears the reply meanwhile
 
 
@@ -81,6 +83,7 @@ class Handoffs:
             return False
         state.handoffs += 1
         state.handoff_reasons.append(request.reason[:200])
+        del state.handoff_reasons[:-HANDOFF_REASONS_KEPT]
         state.status = ConversationStatus.HANDOFF_PENDING
         state.handoff = HandoffState(
             seq=state.handoffs,
@@ -138,6 +141,7 @@ class Handoffs:
         if state.status is ConversationStatus.AI:  # an operator stepped in unasked
             state.handoffs += 1
             state.handoff_reasons.append(what[:200])
+            del state.handoff_reasons[:-HANDOFF_REASONS_KEPT]
             state.handoff = HandoffState(
                 seq=state.handoffs, reason=what, source="operator", requested_at=workflow.now()
             )
