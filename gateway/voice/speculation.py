@@ -70,6 +70,8 @@ class Speculation:
         self, streamer: ReplyStreamer, conversation_id: str, guess: Awaitable[VoiceTurnPlan]
     ) -> None:
         self.guess: VoiceTurnPlan | None = None  # known once ``guess`` resolves
+        self.requesting = asyncio.Event()
+        """Set as the model request is being made (the guess is known)."""
         self._held: list[str] = []
         self._sink: TokenSink | None = None
         self.task = asyncio.create_task(self._run(streamer, conversation_id, guess))
@@ -78,6 +80,8 @@ class Speculation:
         self, streamer: ReplyStreamer, conversation_id: str, guess: Awaitable[VoiceTurnPlan]
     ) -> StreamedReply:
         self.guess = await guess
+        # The waiter wakes only once this task yields, after the request is on its way.
+        self.requesting.set()
         return await streamer.stream(conversation_id, self.guess, self._token)
 
     async def _token(self, token: str) -> None:

@@ -48,6 +48,8 @@ log = structlog.get_logger(__name__)
 SORRY = "Sorry, I'm having trouble right now. Please bear with me and try again."
 REPORT_GRACE_SECONDS = 10.0
 """After a hang-up, how long the turn in hand may take to be recorded by the workflow."""
+OPTIMISTIC_HEAD_START = 0.005
+"""Optimistic release: at most this long the model's request may leave before the update."""
 MAX_QUEUED_PROMPTS = 4
 """Prompts that may wait behind the turn in hand: each costs an update and a model request,
 so a caller who keeps talking pushes out the oldest, and the turns answer what came last."""
@@ -266,6 +268,9 @@ class TurnPipeline:
             # The caller hears the guess while the update records the prompt and decides.
             turn.stage, turn.stream = Stage.STREAMING, speculation.task
             await speculation.adopt(self._token_sink(turn, None, speculative=True))
+            # Let the model's request leave before the update's own work (ms at most).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(speculation.requesting.wait(), OPTIMISTIC_HEAD_START)
         try:
             plan = await self._conversations.plan_voice_turn(customer, turn.prompt, turn.prompt_id)
             knowledge = await lookup
