@@ -21,7 +21,8 @@ Module map: ``definition`` (Agent), ``function_tool`` (@tool), ``http_tool`` (Ht
 HTTP client, without cookies), ``context`` (ToolContext, ToolError), ``loading``
 (load_agent, TOOLS_FILE), ``mcp_server`` (McpServer), ``mcp_tool`` (one server tool as a
 tool), ``mcp_catalogue`` (the MCP tools on offer), ``mcp_client`` (a server's session, on
-the ``mcp`` SDK), ``mcp_runtime`` (connecting them while a process runs).
+the ``mcp`` SDK), ``mcp_http`` (its HTTP client, responses capped), ``mcp_runtime``
+(connecting them while a process runs).
 """
 
 from switchboard.agent.context import BoundCall, ToolContext, ToolError

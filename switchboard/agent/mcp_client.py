@@ -29,11 +29,11 @@ from mcp.client._transport import TransportStreams
 from mcp.client.session import ClientSession, IncomingMessage
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from switchboard.agent.context import ToolError
 from switchboard.agent.mcp_catalogue import McpCatalogue
+from switchboard.agent.mcp_http import bounded_http_client
 from switchboard.agent.mcp_server import McpServer
 from switchboard.agent.mcp_tool import McpTool, UnusableTool
 
@@ -43,6 +43,8 @@ CUSTOMER_META = "switchboard/customer"
 """The request ``_meta`` key a call carries the caller's number in, for ``customer_header``."""
 MAX_TOOLS = 200
 """Tools taken from one server's listing; the rest are ignored (each one goes in prompts)."""
+STABLE_SESSION = 30.0
+"""Seconds a session must have lasted for its loss to reset the reconnect backoff."""
 _MAX_PAGES = 10
 _ERROR_CHARS = 500
 _RETRYABLE_CODES = frozenset({types.CONNECTION_CLOSED, types.REQUEST_TIMEOUT})
@@ -74,40 +76,61 @@ class McpConnection:
         self._wake = asyncio.Event()
         self._relist = False
         self._stopping = False
+        self._scope: anyio.CancelScope | None = None
+        self._secrets = server.secret_values()
         self.ready = asyncio.Event()
         """Set while the session is up and its tools are listed."""
 
     def stop(self) -> None:
-        """Make ``run`` return at its next step (cancel its task as well)."""
+        """Make ``run`` return soon: whatever it waits for is cancelled.
+
+        Through an anyio cancel scope, not ``Task.cancel``: the SDK shields the shutdown of
+        a stdio server (close its stdin, then SIGTERM, then SIGKILL) from the former only,
+        so the server's process is reaped even when it hangs.
+        """
         self._stopping = True
         self._wake.set()
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def run(self) -> None:
         """Keep a session with the server until stopped, reconnecting when it is lost."""
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            if self._stopping:
+                scope.cancel()
+            await self._reconnecting()
+
+    async def _reconnecting(self) -> None:
         backoff = 0.25
         # The flag as well as the cancellation: a cancellation that lands while the SDK's
         # task groups unwind can be absorbed by them, and the loop must still end.
         while not self._stopping:
+            started = anyio.current_time()
+            error = "closed"
             try:
                 await self._session_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure: the server is unusable until it answers
-                log.warning(
-                    "mcp_server_unavailable",
-                    server=self.server.name,
-                    transport=self.server.transport,
-                    error=_kind(exc),
-                    retry_in=round(backoff, 2),
-                )
+                error = _kind(exc)
             finally:
-                if self.ready.is_set():  # it was up: the next loss starts the backoff afresh
+                # A session that lasted starts the backoff afresh; one lost as soon as it
+                # was up (a server that dies at its first ping) keeps growing it.
+                if self.ready.is_set() and anyio.current_time() - started >= STABLE_SESSION:
                     backoff = 0.25
                 self._session = None
                 self.ready.clear()
                 self._catalogue.drop(self.server.name)
             if self._stopping:
                 return
+            log.warning(
+                "mcp_server_unavailable",
+                server=self.server.name,
+                transport=self.server.transport,
+                error=error,
+                retry_in=round(backoff, 2),
+            )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
 
@@ -133,7 +156,8 @@ class McpConnection:
             retryable = exc.code in _RETRYABLE_CODES
             if exc.code == types.CONNECTION_CLOSED:
                 self._wake.set()  # check the session now rather than at the next ping
-            raise ToolError(exc.message[:_ERROR_CHARS], non_retryable=not retryable) from exc
+            message = self._redacted(exc.message)[:_ERROR_CHARS]
+            raise ToolError(message, non_retryable=not retryable) from exc
         except (
             OSError,
             httpx2.TransportError,
@@ -142,9 +166,23 @@ class McpConnection:
         ) as exc:
             self._wake.set()
             raise ToolError(f"could not reach {self.server.name} ({type(exc).__name__})") from exc
-        text = result_text(result)
+        except Exception as exc:  # e.g. structured content against its output schema
+            # Its text can quote whatever the server sent, at any length: cut and redacted.
+            text = self._redacted(f"{type(exc).__name__}: {exc}")[:_ERROR_CHARS]
+            raise ToolError(text) from exc
+        text = self._redacted(result_text(result))
         if result.is_error:
             raise ToolError(text[:_ERROR_CHARS] or "the tool failed", non_retryable=True)
+        return text
+
+    def _redacted(self, text: str) -> str:
+        """``text`` without the server's secrets (the values of its ``${VAR}``).
+
+        A server may echo its credentials back (``invalid token Bearer …``), and what the
+        model reads it may say to the caller.
+        """
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
         return text
 
     async def _session_once(self) -> None:
@@ -227,11 +265,7 @@ class McpConnection:
                 yield streams
             return
         auth = _CustomerHeader(server.customer_header) if server.customer_header else None
-        http = create_mcp_http_client(
-            headers=server.resolved_headers(),
-            timeout=httpx2.Timeout(30.0, read=300.0),
-            auth=auth,
-        )
+        http = bounded_http_client(server.resolved_headers(), auth)
         async with http, streamable_http_client(server.url, http_client=http) as streams:
             yield streams
 

@@ -22,6 +22,8 @@ log = structlog.get_logger(__name__)
 
 START_WAIT = 5.0
 """Seconds start-up waits for the servers to answer before going on without the late ones."""
+STOP_WAIT = 10.0
+"""Seconds shutdown waits for the connections to close (the SDK's stdio shutdown: ~6.5 s)."""
 
 
 @contextlib.asynccontextmanager
@@ -54,15 +56,20 @@ async def mcp_connections(
 
 
 async def _stop(connections: list[McpConnection], tasks: list[asyncio.Task[None]]) -> None:
-    """Stop every connection, cancelling again while one lingers (bounded: shutdown goes on)."""
+    """Stop every connection and wait for it (bounded: shutdown goes on).
+
+    ``stop`` cancels each connection's own scope, which lets a stdio server's shutdown
+    (stdin closed, SIGTERM, SIGKILL: a few seconds at worst) run to its end; only a task
+    still running after ``STOP_WAIT`` is cancelled outright.
+    """
     for connection in connections:
         connection.stop()
-    pending = set(tasks)
-    for _ in range(50):
-        if not pending:
-            return
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.1)
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=STOP_WAIT)
+    for task in pending:
+        task.cancel()
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=1.0)
     if pending:
         log.warning("mcp_connections_not_stopped", servers=len(pending))

@@ -37,6 +37,8 @@ No built-in tool's name holds it, and a server's name may not, so a namespaced n
 belong to one server only."""
 
 DEFAULT_MCP_TIMEOUT = 10.0
+MAX_NAME_CHARS = 24
+"""A server's name is a prefix of every tool name, and those must fit in 64 characters."""
 _SERVER_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,23}(?:_[a-zA-Z0-9-]+)*$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 _ARGUMENT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
@@ -100,7 +102,11 @@ class McpServer:
 
     @model_validator(mode="after")
     def _check(self) -> McpServer:
-        if not _SERVER_NAME.match(self.name) or SEPARATOR in self.name:
+        if (
+            not _SERVER_NAME.match(self.name)
+            or SEPARATOR in self.name
+            or len(self.name) > MAX_NAME_CHARS
+        ):
             raise ValueError(
                 f"MCP server name {self.name!r} must be 1-24 letters, digits, '-' or single "
                 "'_', starting with a letter"
@@ -154,6 +160,18 @@ class McpServer:
             MissingSecret: a variable is unset or empty.
         """
         return {key: self._expand(value) for key, value in self.env.items()}
+
+    def secret_values(self) -> list[str]:
+        """What the ``${VAR}`` of ``headers`` and ``env`` stand for now, longest first.
+
+        Never sent anywhere: the connection takes them out of what the server sends back.
+        Values under 6 characters are left out (no credential is that short, and taking
+        ``42`` out of every result would garble order numbers).
+        """
+        texts = (*self.headers.values(), *self.env.values())
+        names = {match.group(1) for text in texts for match in _VARIABLE.finditer(text)}
+        found = {value for name in names if len(value := os.environ.get(name, "")) >= 6}
+        return sorted(found, key=len, reverse=True)
 
     def check_secrets(self) -> None:
         """Raise ``MissingSecret`` now if a ``${VAR}`` is missing (called at start-up)."""

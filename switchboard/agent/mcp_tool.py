@@ -71,6 +71,9 @@ class McpTool:
     read_only: bool
     idempotent: bool
     caller: McpCaller = field(repr=False, compare=False)
+    takes_customer: bool = True
+    """Whether a call carries the server's ``customer_argument``: not to a tool whose schema
+    neither declares it nor admits other arguments (the server would refuse every call)."""
     name: str = field(init=False)
     _validator: Draft202012Validator = field(init=False, repr=False, compare=False)
     _schema: dict[str, Any] = field(init=False, repr=False, compare=False)
@@ -110,7 +113,10 @@ class McpTool:
             raise UnusableTool(f"{name}: the input schema is over {MAX_SCHEMA_CHARS} characters")
         parameters = without_titles(parameters)  # pydantic-made servers add them: noise
         parameters.pop("description", None)
+        takes_customer = False
         if argument := server.customer_argument:
+            declared = argument in (parameters.get("properties") or {})
+            takes_customer = declared or parameters.get("additionalProperties", True) is not False
             parameters = _without(parameters, argument)
         text = (description or "").strip() or f"The {name} tool of {server.name}."
         return cls(
@@ -121,6 +127,7 @@ class McpTool:
             read_only=read_only,
             idempotent=idempotent,
             caller=caller,
+            takes_customer=takes_customer,
         )
 
     @property
@@ -167,9 +174,10 @@ class McpTool:
                 for e in errors[:_MAX_ERRORS]
             ]
             raise InvalidToolArguments(f"{self.name}: {'; '.join(problems)}")
+        takes = self.takes_customer
 
         async def call(context: ToolContext) -> object:
-            sent = values | {argument: context.customer} if argument else values
+            sent = values | {argument: context.customer} if argument and takes else values
             return await self.caller.call(self.remote_name, sent, context.customer)
 
         return call

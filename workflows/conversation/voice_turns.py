@@ -70,7 +70,7 @@ class VoiceTurns:
                     timeout_summary="recall",
                 )
         await self._calls.attached(prompt.call_sid)
-        # Before the prompt is recorded: nothing else runs between it and the plan.
+        # Before the prompt is recorded (a text handled meanwhile is in the plan too).
         await self._tools.refresh()  # the MCP tools on offer now (nothing without MCP)
         state_ops.record_voice_prompt(self._conv.state, spoken_text(prompt), prompt.received_at)
         self._conv.state.turn += 1
