@@ -16,11 +16,11 @@ import html
 from pathlib import Path
 from typing import Final
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from gateway.dashboard import SECURITY_HEADERS, TEMPORAL_UI_DEFAULT
-from gateway.dependencies import SettingsDep, operator_auth
+from gateway.dashboard import asset_response, shell_response, temporal_ui
+from gateway.dependencies import SettingsDep
 
 router = APIRouter(tags=["console"], include_in_schema=False)
 
@@ -39,10 +39,10 @@ ASSETS: Final = {
 """The files ``/console/assets/`` serves, by name, with their content types."""
 
 
-def _page(temporal_ui: str, namespace: str, sandbox: bool) -> str:
+def _page(ui: str, namespace: str, sandbox: bool) -> str:
     template = (STATIC / "console.html").read_text(encoding="utf-8")
     return (
-        template.replace("{{temporal_ui}}", html.escape(temporal_ui.rstrip("/")))
+        template.replace("{{temporal_ui}}", html.escape(ui))
         .replace("{{namespace}}", html.escape(namespace))
         .replace("{{sandbox}}", "true" if sandbox else "false")
     )
@@ -50,32 +50,12 @@ def _page(temporal_ui: str, namespace: str, sandbox: bool) -> str:
 
 @router.get("/console", response_class=HTMLResponse)
 async def console_page(request: Request, settings: SettingsDep) -> HTMLResponse:
-    """The console; without valid operator credentials the status says so (401/403).
-
-    The body is the same shell either way (it carries no data), so a browser, which cannot
-    send a bearer token when it navigates, shows the page that asks for the key.
-    """
-    status, extra = 200, {}
-    try:
-        await operator_auth(request, settings)
-    except HTTPException as exc:
-        status, extra = exc.status_code, dict(exc.headers or {})
-    temporal_ui = str(getattr(settings, "temporal_ui_url", None) or TEMPORAL_UI_DEFAULT)
-    return HTMLResponse(
-        _page(temporal_ui, settings.temporal_namespace, settings.sandbox),
-        status_code=status,
-        headers={**SECURITY_HEADERS, "Cache-Control": "no-store", **extra},
-    )
+    """The console; without valid operator credentials the status says so (401/403)."""
+    body = _page(temporal_ui(settings), settings.temporal_namespace, settings.sandbox)
+    return await shell_response(request, settings, body)
 
 
 @router.get("/console/assets/{name}")
 async def console_asset(name: str) -> Response:
     """One of the page's own files (404 for anything else)."""
-    media_type = ASSETS.get(name)
-    if media_type is None:
-        raise HTTPException(status_code=404, detail=f"no asset {name!r}")
-    return Response(
-        (STATIC / name).read_bytes(),
-        media_type=media_type,
-        headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"},
-    )
+    return asset_response(STATIC, ASSETS, name)

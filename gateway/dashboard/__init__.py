@@ -14,6 +14,7 @@ Content-Security-Policy: no inline script or style, no other origin.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -21,6 +22,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
 from gateway.dependencies import SettingsDep, operator_auth
+from switchboard.runtime.config import Settings
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -53,16 +55,13 @@ ASSETS: Final = {
 """The files ``/insights/assets/`` serves, by name, with their content types."""
 
 
-def _page(temporal_ui: str, namespace: str) -> str:
-    template = (STATIC / "insights.html").read_text(encoding="utf-8")
-    return template.replace("{{temporal_ui}}", html.escape(temporal_ui.rstrip("/"))).replace(
-        "{{namespace}}", html.escape(namespace)
-    )
+def temporal_ui(settings: Settings) -> str:
+    """The Temporal Web UI's address the pages link to (no trailing slash)."""
+    return str(getattr(settings, "temporal_ui_url", None) or TEMPORAL_UI_DEFAULT).rstrip("/")
 
 
-@router.get("/insights", response_class=HTMLResponse)
-async def insights_page(request: Request, settings: SettingsDep) -> HTMLResponse:
-    """The dashboard; without valid operator credentials the status says so (401/403).
+async def shell_response(request: Request, settings: Settings, body: str) -> HTMLResponse:
+    """A page's shell, answered with the operator authentication's status (200, 401, 403).
 
     The body is the same shell either way (it carries no data), so a browser, which cannot
     send a bearer token when it navigates, shows the page that asks for the key.
@@ -72,22 +71,38 @@ async def insights_page(request: Request, settings: SettingsDep) -> HTMLResponse
         await operator_auth(request, settings)
     except HTTPException as exc:
         status, extra = exc.status_code, dict(exc.headers or {})
-    temporal_ui = str(getattr(settings, "temporal_ui_url", None) or TEMPORAL_UI_DEFAULT)
     return HTMLResponse(
-        _page(temporal_ui, settings.temporal_namespace),
-        status_code=status,
-        headers={**SECURITY_HEADERS, "Cache-Control": "no-store", **extra},
+        body, status_code=status, headers={**SECURITY_HEADERS, "Cache-Control": "no-store", **extra}
     )
+
+
+def asset_response(static: Path, assets: Mapping[str, str], name: str) -> Response:
+    """One of a page's own files from ``static`` if ``assets`` lists it (404 otherwise)."""
+    media_type = assets.get(name)
+    if media_type is None:
+        raise HTTPException(status_code=404, detail=f"no asset {name!r}")
+    return Response(
+        (static / name).read_bytes(),
+        media_type=media_type,
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"},
+    )
+
+
+def _page(ui: str, namespace: str) -> str:
+    template = (STATIC / "insights.html").read_text(encoding="utf-8")
+    return template.replace("{{temporal_ui}}", html.escape(ui)).replace(
+        "{{namespace}}", html.escape(namespace)
+    )
+
+
+@router.get("/insights", response_class=HTMLResponse)
+async def insights_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The dashboard; without valid operator credentials the status says so (401/403)."""
+    body = _page(temporal_ui(settings), settings.temporal_namespace)
+    return await shell_response(request, settings, body)
 
 
 @router.get("/insights/assets/{name}")
 async def insights_asset(name: str) -> Response:
     """One of the page's own files (404 for anything else)."""
-    media_type = ASSETS.get(name)
-    if media_type is None:
-        raise HTTPException(status_code=404, detail=f"no asset {name!r}")
-    return Response(
-        (STATIC / name).read_bytes(),
-        media_type=media_type,
-        headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"},
-    )
+    return asset_response(STATIC, ASSETS, name)
