@@ -11,7 +11,7 @@ in ``gateway.conversation_list``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 
 import structlog
 from temporalio.client import (
@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from gateway import conversation_list
 from gateway.conversation_list import ConversationSummary
+from gateway.watchers import SignalWatchers, Watcher
 from switchboard.agent import Agent
 from switchboard.contract.addresses import Channel, conversation_id
 from switchboard.contract.conversation import (
@@ -104,27 +105,16 @@ class ConversationGateway:
         self._task_queue = settings.temporal_task_queue
         self._config = conversation_config(settings, agent)
         self._task_timeout = settings.workflow_task_timeout
-        self._watchers: list[Callable[[str], None]] = []
+        self._watchers = SignalWatchers()
 
     @property
     def client(self) -> Client:
         """The Temporal client (other workflows' helpers share it)."""
         return self._client
 
-    def watch(self, watcher: Callable[[str], None]) -> None:
-        """Call ``watcher(conversation_id)`` whenever this gateway has signalled a conversation.
-
-        A hint that its status may change soon (the console's inbox looks sooner); a
-        watcher must be quick and never fail.
-        """
-        self._watchers.append(watcher)
-
-    def _signalled(self, conversation: str) -> None:
-        for watcher in self._watchers:
-            try:
-                watcher(conversation)
-            except Exception:  # a hint: the signal went out all the same
-                log.exception("conversation_watcher_failed")
+    def watch(self, watcher: Watcher) -> None:
+        """Call ``watcher(conversation_id)`` whenever this gateway signalled a conversation."""
+        self._watchers.add(watcher)
 
     async def deliver_inbound(self, message: InboundMessage) -> None:
         """Signal the customer's conversation, starting it if none is open (signal-with-start).
@@ -150,7 +140,7 @@ class ConversationGateway:
             config=self._config,
             task_timeout=self._task_timeout,
         )
-        self._signalled(conversation_id(customer))
+        self._watchers.notify(conversation_id(customer))
 
     # --- voice ------------------------------------------------------------------------
 
@@ -201,7 +191,7 @@ class ConversationGateway:
             follow_up = await self._handle(customer).execute_update(
                 ConversationWorkflow.voice_reply, outcome, id=report_id
             )
-        self._signalled(conversation_id(customer))  # a handoff on the call, say
+        self._watchers.notify(conversation_id(customer))  # a handoff on the call, say
         return follow_up
 
     async def report_interrupt(self, customer: str, interrupt: VoiceInterrupt) -> None:
@@ -332,7 +322,7 @@ class ConversationGateway:
             TemporalUnavailable: Temporal could not be reached.
         """
         handle = self._handle(customer)
-        return self._signalled_if(
+        return self._watchers.notify_if(
             handle.id,
             await if_open(
                 handle.signal(ConversationWorkflow.handoff_accepted, HandoffAccepted(by=by))
@@ -354,7 +344,7 @@ class ConversationGateway:
         """
         handle = self._handle(customer)
         signal = handle.signal(ConversationWorkflow.resume, ResumeRequest(note=note))
-        return self._signalled_if(handle.id, await if_open(signal))
+        return self._watchers.notify_if(handle.id, await if_open(signal))
 
     async def call_enqueued(self, customer: str) -> None:
         """Tell the conversation its call went to the human queue (best effort)."""
@@ -364,7 +354,7 @@ class ConversationGateway:
         except (RPCError, TemporalUnavailable) as exc:
             log.warning("call_enqueued_not_recorded", customer=customer, error=str(exc))
         else:
-            self._signalled(conversation_id(customer))
+            self._watchers.notify(conversation_id(customer))
 
     async def _snapshot_after(
         self, handle: ConversationHandle, signal: Awaitable[None]
@@ -375,7 +365,7 @@ class ConversationGateway:
         """
         if not await if_open(signal):
             return None
-        self._signalled(handle.id)
+        self._watchers.notify(handle.id)
         try:
             with unavailable_as_error():
                 return await handle.execute_update(ConversationWorkflow.snapshot)
@@ -390,11 +380,6 @@ class ConversationGateway:
                 return await self._client.service_client.check_health()
         except TemporalUnavailable:
             return False
-
-    def _signalled_if(self, conversation: str, sent: bool) -> bool:
-        if sent:
-            self._signalled(conversation)
-        return sent
 
     def _handle(self, customer: str) -> ConversationHandle:
         return self._client.get_workflow_handle_for(

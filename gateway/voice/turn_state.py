@@ -9,6 +9,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+import structlog
+
+from gateway.metrics import GatewayMetrics
 from gateway.voice.llm_stream import StreamedReply
 from switchboard.contract.voice import VoicePrompt, VoiceTurnPlan
 
@@ -38,6 +41,18 @@ class Turn:
     last_token_at: float = field(default_factory=time.monotonic)
     planning: float = 0.0
     planned: float = 0.0
+
+
+log = structlog.get_logger("gateway.voice.turns")
+
+
+def record_first_token(
+    metrics: GatewayMetrics, turn: Turn, plan: VoiceTurnPlan | None, speculative: bool
+) -> None:
+    """Measure a turn at its first token: the caller waited from the prompt until now."""
+    first = time.perf_counter()
+    metrics.first_token_seconds.observe(first - turn.received)
+    log.info("voice_first_token", **first_token_figures(turn, plan, first, speculative))
 
 
 def first_token_figures(

@@ -30,7 +30,7 @@ from gateway.voice.frames import FrameWriter, InterruptFrame, text_json
 from gateway.voice.llm_stream import ReplyStreamer, StreamedReply, TokenSink
 from gateway.voice.speculation import KnownContext, Speculation
 from gateway.voice.turn_knowledge import KnowledgeLookup, with_knowledge
-from gateway.voice.turn_state import Stage, Turn, first_token_figures
+from gateway.voice.turn_state import Stage, Turn, record_first_token
 from switchboard.contract.addresses import conversation_id
 from switchboard.contract.voice import (
     PromptKind,
@@ -360,18 +360,12 @@ class TurnPipeline:
             if turn.heard is not None:
                 return  # interrupted: not one more token for this reply
             if not turn.text:
-                self._first_token(turn, plan, speculative=speculative)
+                record_first_token(self._metrics, turn, plan, speculative)
             turn.text += token
             turn.last_token_at = time.monotonic()
             await self._writer.send(text_json(token))
 
         return on_token
-
-    def _first_token(self, turn: Turn, plan: VoiceTurnPlan | None, *, speculative: bool) -> None:
-        """Measure the turn: the caller waited from the prompt until now."""
-        first = time.perf_counter()
-        self._metrics.first_token_seconds.observe(first - turn.received)
-        log.info("voice_first_token", **first_token_figures(turn, plan, first, speculative))
 
     # --- interruptions --------------------------------------------------------------------
 
