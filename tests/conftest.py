@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import uuid
@@ -25,6 +24,7 @@ from switchboard.runtime.config import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.server import free_port, serve
+from tests.support.waiting import eventually
 from worker import build_worker
 from workflows.conversation import ConversationWorkflow
 
@@ -119,18 +119,7 @@ class Stack:
 
     async def eventually(self, check: Callable[[], Awaitable[_T]], timeout: float = 10.0) -> _T:
         """Retry ``check`` until it returns something truthy without raising."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            try:
-                result = await check()
-                if result:
-                    return result
-            except Exception:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
-            await asyncio.sleep(0.05)
+        return await eventually(check, timeout)
 
 
 def stack_settings(tmp_path: Path, temporal: DevServer, **overrides: Any) -> Settings:

@@ -8,7 +8,6 @@ so the demo responder answers (and hands off when asked for a human). ``/api`` a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +23,7 @@ from switchboard.contract.addresses import conversation_id
 from switchboard.devtools.devserver import DevServer
 from switchboard.runtime.config import Settings
 from tests.support.server import free_port, serve
+from tests.support.waiting import eventually
 from worker import build_worker
 
 OPERATOR_KEY = "console-operator-key"
@@ -70,19 +70,7 @@ class ConsoleStack:
 
     async def eventually(self, check: Callable[[], Awaitable[_T]], timeout: float = 15.0) -> _T:
         """Retry ``check`` until it returns something truthy without raising."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        result: _T | None = None
-        while True:
-            try:
-                result = await check()
-                if result:
-                    return result
-            except Exception:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
-            await asyncio.sleep(0.1)
+        return await eventually(check, timeout, interval=0.1)
 
     async def reply_containing(self, customer: str, text: str, role: str = "assistant") -> str:
         """Waits for a transcript line of ``role`` containing ``text``; returns that line."""

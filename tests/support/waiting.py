@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 
 class Changes:
@@ -36,3 +39,23 @@ class Changes:
                 await asyncio.wait_for(event.wait(), remaining)
             except TimeoutError:
                 return predicate()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[_T]], timeout: float, interval: float = 0.05
+) -> _T:
+    """Retry ``check`` until it returns something truthy without raising, within ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    result: _T | None = None
+    while True:
+        try:
+            result = await check()
+            if result:
+                return result
+        except Exception:
+            if loop.time() > deadline:
+                raise
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)
