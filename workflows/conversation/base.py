@@ -54,6 +54,7 @@ class ConversationBase:
         self.state = input.state or ConversationState(customer=input.customer)
         self._published: tuple[object, ...] | None = None
         self._bounded: bool | None = None
+        self._chat_lines = state_ops.ChatLines()  # each transcript line made a message once
 
     def bounded(self) -> bool:
         """Whether this run bounds its costs (the ``bounded-costs`` patch; see ``budget``).
@@ -154,11 +155,11 @@ class ConversationBase:
         the exchange is kept whole, and the newest line always.
         """
         exchange = exchange or []
-        history = state_ops.chat_history(self.state)
+        lines = self._chat_lines.of(self.state)
         if self.bounded():
             spent = sum(budget.estimate_tokens(m) for m in exchange)
-            history = budget.window(history, self.cfg.history_tokens - spent)
-        return [*history, *exchange]
+            return [*budget.newest_within(lines, self.cfg.history_tokens - spent), *exchange]
+        return [*(message for message, _ in lines), *exchange]
 
     async def llm(self, request: LLMRequest, summary: str) -> LLMReply:
         """One model call: a local activity by default, a regular one when configured.

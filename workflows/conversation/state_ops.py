@@ -16,6 +16,10 @@ from switchboard.contract.conversation import (
     TranscriptEntry,
 )
 from switchboard.contract.llm import ChatMessage
+from workflows.conversation import budget
+
+_Line = tuple[ChatMessage, int]
+"""A transcript line as the model sees it, and its estimated tokens."""
 
 # Later statuses win; a callback that arrives out of order never moves a message backwards.
 _STATUS_RANK = {
@@ -108,17 +112,52 @@ def record_reply(
 
 def chat_history(state: ConversationState) -> list[ChatMessage]:
     """The transcript as Chat Completions messages (customer → user, others → assistant)."""
-    messages: list[ChatMessage] = []
-    for entry in state.transcript:
-        if entry.role is Role.CUSTOMER:
-            messages.append(ChatMessage(role="user", content=entry.text))
-        elif (
-            entry.role in (Role.ASSISTANT, Role.AGENT)
-            and entry.delivery_status not in _UNSEEN
-            and entry.text  # a spoken reply cut off before the caller heard a word
-        ):
-            messages.append(ChatMessage(role="assistant", content=entry.text))
-    return messages
+    return [message for entry in state.transcript if (message := _as_chat(entry)) is not None]
+
+
+def _as_chat(entry: TranscriptEntry) -> ChatMessage | None:
+    """``entry`` as the model sees it, or None when the model never sees it."""
+    if entry.role is Role.CUSTOMER:
+        return ChatMessage(role="user", content=entry.text)
+    if (
+        entry.role in (Role.ASSISTANT, Role.AGENT)
+        and entry.delivery_status not in _UNSEEN
+        and entry.text  # a spoken reply cut off before the caller heard a word
+    ):
+        return ChatMessage(role="assistant", content=entry.text)
+    return None
+
+
+class ChatLines:
+    """``chat_history`` with each line's message and estimated tokens, each made once.
+
+    A late turn of a long conversation carries hundreds of transcript lines; making a
+    message of every one on every turn was the one cost of a turn that grew with the run.
+    A line is made again when what the model would see of it changed (its text after a
+    cut-off or a redaction, a delivery status that hides it). Deterministic: the result is
+    what ``chat_history`` gives; only the work is kept, never anything that steers the run.
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[int, tuple[TranscriptEntry, tuple[object, ...], _Line | None]] = {}
+
+    def of(self, state: ConversationState) -> list[_Line]:
+        """The model's view of ``state.transcript``: (message, estimated tokens) per line."""
+        made: dict[int, tuple[TranscriptEntry, tuple[object, ...], _Line | None]] = {}
+        lines: list[_Line] = []
+        for entry in state.transcript:
+            seen = (entry.role, entry.text, entry.delivery_status)
+            hit = self._made.get(id(entry))
+            if hit is not None and hit[0] is entry and hit[1] == seen:
+                line = hit[2]
+            else:
+                message = _as_chat(entry)
+                line = None if message is None else (message, budget.estimate_tokens(message))
+            made[id(entry)] = (entry, seen, line)  # holding the entry keeps its id unique
+            if line is not None:
+                lines.append(line)
+        self._made = made
+        return lines
 
 
 def system_note(text: str, channel: Channel, at: datetime) -> TranscriptEntry:
