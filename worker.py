@@ -7,6 +7,7 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import structlog
@@ -33,6 +34,7 @@ from switchboard.memory.setup import open_memory
 from switchboard.runtime.config import Settings, get_settings
 from switchboard.runtime.logging import configure_logging
 from switchboard.runtime.outbox import open_outbox
+from switchboard.runtime.outbox_postgres import PostgresOutbox
 from switchboard.runtime.sandbox import LeanSandboxedWorkflowRunner
 from switchboard.runtime.temporal import connect, ensure_search_attributes
 from switchboard.runtime.tracing import start_tracing, stop_tracing, worker_interceptors
@@ -97,10 +99,19 @@ class WorkerPool:
 
 
 @contextlib.asynccontextmanager
-async def build_worker(client: Client, settings: Settings) -> AsyncIterator[WorkerPool]:
-    """The workers of this process, with their clients; closes them on exit."""
+async def build_worker(
+    client: Client, settings: Settings, *, legacy_outbox: Path | None = None
+) -> AsyncIterator[WorkerPool]:
+    """The workers of this process, with their clients; closes them on exit.
+
+    ``legacy_outbox``: a pre-upgrade local outbox file whose claims a PostgreSQL outbox
+    imports before any worker polls (``main`` passes ``Settings.outbox_path``).
+    """
     agent = load_agent(settings)
     outbox = open_outbox(settings)  # with PostgreSQL memory, a table every host shares
+    if legacy_outbox is not None and isinstance(outbox, PostgresOutbox):
+        # Before polling: a send retried now must find the claims this host made before.
+        await outbox.import_local(legacy_outbox)
     store = await open_memory(settings)
     # Neither client keeps cookies: each serves every customer, so a cookie one customer's
     # request brought back must not go out with the next customer's. The agent's tools get
@@ -221,7 +232,7 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with build_worker(client, settings) as worker:
+    async with build_worker(client, settings, legacy_outbox=settings.outbox_path) as worker:
         run = asyncio.create_task(worker.run())
         await stop.wait()
         log.info("worker_stopping")

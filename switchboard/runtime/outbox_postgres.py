@@ -5,13 +5,16 @@ transaction (insert if absent, then the row locked with ``SELECT … FOR UPDATE`
 attempt begun), so of two workers claiming one key at once, on any hosts, the second waits
 for the first and sees its attempt. The table is created on first use, idempotently, under
 an advisory lock (two workers starting together must not race on ``CREATE TABLE``); it is
-not a memory-store migration because it belongs to the sends, not to the memory.
+not a memory-store migration because it belongs to the sends, not to the memory. A host
+upgraded from the local-file outbox brings its claims over once (``import_local``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -24,6 +27,7 @@ from switchboard.runtime.outbox import (
     OutboxRecord,
     check_retention,
 )
+from switchboard.runtime.outbox_import import LegacyRow, import_legacy_file
 
 OUTBOX_LOCK = 0x5377_4F75_7462_6F78
 """The ``pg_advisory_xact_lock`` key the table's creation serialises on ("SwOutbox")."""
@@ -125,6 +129,34 @@ class PostgresOutbox:
             key=key_, state=state, sid=sid, twilio_status=status, attempts=attempts,
             claimed_at=float(claimed_at), body=sent_body, answers=list(sent_answers),
         )  # fmt: skip
+
+    async def import_local(self, path: Path) -> int:
+        """Copy the claims of a pre-upgrade local outbox file (``.data/outbox.db``) in, once.
+
+        Its rows within retention are inserted unless the table already has their key (the
+        table's row wins), then the file is renamed ``outbox.db.imported``; safe to run twice
+        or from several workers at once. No file: nothing happens. An unreadable file is left
+        in place with a warning. See ``switchboard.runtime.outbox_import``.
+
+        Returns:
+            How many rows were new here.
+        """
+        return await import_legacy_file(path, self._retention, self._insert_imported)
+
+    async def _insert_imported(self, rows: Sequence[LegacyRow]) -> int:
+        async with self._db.connection() as conn:
+            await self._ensure_table(conn)
+            # One transaction: a concurrent importer (another worker on the host) waits on
+            # these keys and then finds them present, so each row is counted once.
+            async with conn.transaction(), conn.cursor() as cursor:
+                await cursor.executemany(
+                    "INSERT INTO send_outbox (key, conversation_id, to_address, from_address,"
+                    " body, answers, state, sid, twilio_status, attempts, claimed_at,"
+                    " updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (key) DO NOTHING",
+                    [(*row[:5], Jsonb(row.answers), *row[6:]) for row in rows],
+                )
+                return cursor.rowcount  # executemany: the rows inserted, summed
 
     async def purge(self, now: float | None = None) -> int:
         """Delete the rows untouched for the retention period; how many went."""
