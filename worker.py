@@ -128,9 +128,10 @@ async def build_worker(
         rest = TwilioRestClient(
             http, settings.twilio_rest_base_url, settings.account_sid, settings.auth_token
         )
-        llm = LLMActivities(settings, agent=agent)
-        delivery = DeliveryActivities(settings, rest, outbox)
         memory = MemoryActivities(store, settings, openai_client(settings))
+        # A text turn's recall runs inside its model call (one activation fewer a turn).
+        llm = LLMActivities(settings, agent=agent, recall=memory.recall_context)
+        delivery = DeliveryActivities(settings, rest, outbox)
         handoff = HandoffActivities(settings, http, store, openai_client(settings), outbox)
         calls = CallActivities(settings, rest, outbox, agent)
         tools = ToolActivities(agent, tools_http, store)

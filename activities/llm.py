@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
@@ -17,8 +18,16 @@ from activities.heartbeat import heartbeating
 from switchboard.agent import Agent, load_agent
 from switchboard.contract import errors
 from switchboard.contract.addresses import Channel
-from switchboard.contract.llm import ChatMessage, LLMReply, LLMRequest, ToolCall
+from switchboard.contract.llm import (
+    ChatMessage,
+    LLMReply,
+    LLMRequest,
+    RecallFirst,
+    ToolCall,
+    join_context,
+)
 from switchboard.contract.names import GENERATE_REPLY_ACTIVITY
+from switchboard.memory.models import RecallRequest, RecallResult
 from switchboard.runtime.config import Settings
 from switchboard.runtime.model_tracing import model_http_client
 
@@ -130,7 +139,9 @@ class LLMActivities:
         settings: Settings,
         client: openai.AsyncOpenAI | None = None,
         agent: Agent | None = None,
+        recall: Callable[[RecallRequest], Awaitable[RecallResult]] | None = None,
     ) -> None:
+        self._recall = recall  # the memory store's recall, for requests that ask it first
         self._agent = agent or load_agent(settings)
         self._model = self._agent.model or settings.chat_model
         self._client = client or openai_client(settings)
@@ -146,7 +157,36 @@ class LLMActivities:
 
     @activity.defn(name=GENERATE_REPLY_ACTIVITY)
     async def generate_reply(self, request: LLMRequest) -> LLMReply:
-        """Ask the model for the next assistant message of a text conversation."""
+        """Ask the model for the next assistant message of a text conversation.
+
+        A request that asks to recall first (``LLMRequest.recall``) gets the recalled
+        context in its system message and back in ``LLMReply.recalled``; if recall fails,
+        the request's own context (the last one recalled) is used, as a failed recall
+        activity left it.
+        """
+        if request.recall is None:
+            return await self._reply(request)
+        recalled = await self._recall_first(request.recall)
+        if recalled is None:
+            return await self._reply(request)
+        context = join_context(recalled, request.recall.then)
+        reply = await self._reply(request.model_copy(update={"context": context}))
+        reply.recalled = recalled
+        return reply
+
+    async def _recall_first(self, ask: RecallFirst) -> str | None:
+        """The recalled context; None when this worker has no memory or recall failed."""
+        if self._recall is None:
+            log.warning("recall_unavailable")
+            return None
+        try:
+            result = await self._recall(RecallRequest(customer=ask.customer, query=ask.query))
+        except Exception as exc:  # the model still answers, with what was recalled before
+            log.warning("recall_failed", error=type(exc).__name__)
+            return None
+        return result.context
+
+    async def _reply(self, request: LLMRequest) -> LLMReply:
         messages = build_messages(self._agent.instructions, request)
         if self._chat is None:
             log.info("demo_reply", conversation_id=request.conversation_id, turn=request.turn)

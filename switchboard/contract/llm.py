@@ -42,6 +42,23 @@ class ChatMessage(BaseModel):
         return message
 
 
+def join_context(*parts: str) -> str:
+    """The system message's context: its non-empty parts, a blank line apart."""
+    return "\n\n".join(part for part in parts if part)
+
+
+class RecallFirst(BaseModel):
+    """Recall to run in the reply's own activity, before the model is asked.
+
+    A text turn's recall and its model call were two local activities, each an activation
+    of the workflow more; asked together they are one (see ``benchmarks/README.md``).
+    """
+
+    customer: str
+    query: str = Field(description="what the customer just wrote (its end, bounded)")
+    then: str = Field(default="", description="context that follows the recalled one")
+
+
 class LLMRequest(BaseModel):
     """Input of the reply-generation activity: the conversation so far, oldest first."""
 
@@ -51,6 +68,11 @@ class LLMRequest(BaseModel):
     messages: list[ChatMessage]
     context: str = Field(default="", description="recalled memory and knowledge, for the system")
     tools: list[str] = Field(default_factory=list, description="names of the tools offered")
+    recall: RecallFirst | None = Field(
+        default=None,
+        description="recall first: its context, then ``recall.then``, replaces ``context``"
+        " (which stays as it is if recall fails)",
+    )
 
 
 class LLMReply(BaseModel):
@@ -62,4 +84,7 @@ class LLMReply(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tokens: int = Field(
         default=0, description="the model's usage, prompt and completion (0: none reported)"
+    )
+    recalled: str | None = Field(
+        default=None, description="the context recall gave (``LLMRequest.recall``); None: none"
     )

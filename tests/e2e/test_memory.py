@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +17,7 @@ import pytest
 from temporalio.client import Client
 
 from switchboard.contract.addresses import Channel, conversation_id
+from switchboard.contract.names import GENERATE_REPLY_ACTIVITY, SEND_MESSAGE_ACTIVITY
 from switchboard.devtools.devserver import DevServer
 from tests.conftest import Stack, running_stack, unique_customer
 from tests.support.fake_llm import FakeReply, Messages, last_user_text
@@ -39,6 +40,23 @@ def system_text(request: dict[str, Any]) -> str:
 
 def is_summary(request: dict[str, Any]) -> bool:
     return "Summarise this customer-service conversation" in system_text(request)
+
+
+async def local_activities(stack: Stack, customer: str) -> list[str]:
+    """The activity types of the conversation's local activities, in history order."""
+    history = await stack.client.get_workflow_handle(conversation_id(customer)).fetch_history()
+    types: list[str] = []
+    for event in history.events:
+        marker = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and marker.marker_name == (
+            "core_local_activity"
+        ):
+            types.append(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
+    return types
+
+
+async def _equals(got: Awaitable[list[str]], expected: list[str]) -> bool:
+    return await got == expected
 
 
 async def close_and_wait(stack: Stack, customer: str) -> None:
@@ -165,6 +183,9 @@ async def test_knowledge_grounds_text_and_voice_answers(s: Stack) -> None:
     context = system_text(s.llm.requests[-1])
     assert "[policies.md > Store policies > Returns] Unworn shoes can be returned" in context
     assert "Orders ship" not in context  # only what bears on the question
+    # Recalled in the reply's own local activity: the turn is the model call, then the send.
+    turn = [GENERATE_REPLY_ACTIVITY, SEND_MESSAGE_ACTIVITY]  # recorded when its task completes
+    await s.eventually(lambda: _equals(local_activities(s, customer), turn))
 
     caller = unique_customer()
     call = await s.call(caller)

@@ -101,9 +101,16 @@ class StubActivities:
 
     @activity.defn(name=GENERATE_REPLY_ACTIVITY)
     async def generate_reply(self, request: LLMRequest) -> LLMReply:
-        """A fixed reply (by default an echo of the customer's latest message)."""
+        """A fixed reply (by default an echo of the customer's latest message).
+
+        A request that asks to recall first is recalled for here too, as the worker does.
+        """
+        recalled = None
+        if request.recall is not None:
+            ask = RecallRequest(customer=request.recall.customer, query=request.recall.query)
+            recalled = (await self.recall_context(ask)).context
         self._record(self.generated, request)
-        return LLMReply(text=self.replies(request), model=STUB_MODEL)
+        return LLMReply(text=self.replies(request), model=STUB_MODEL, recalled=recalled)
 
     @activity.defn(name=SEND_MESSAGE_ACTIVITY)
     async def send_message(self, request: SendMessageRequest) -> SendMessageResult:

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         DeliveryFailure,
         Role,
     )
-    from switchboard.contract.llm import ChatMessage, LLMReply, LLMRequest
+    from switchboard.contract.llm import ChatMessage, LLMReply, LLMRequest, join_context
     from switchboard.contract.messaging import SendMessageRequest, SendMessageResult
     from workflows.conversation import budget, state_ops
     from workflows.policies import (
@@ -142,11 +142,13 @@ class ConversationBase:
 
     def context(self) -> str:
         """What the model is told besides the conversation: memory, and why we reached out."""
-        context = self.state.memory
-        if self.state.purpose:
-            why = f"You started this conversation yourself. Its purpose: {self.state.purpose}"
-            context = f"{context}\n\n{why}" if context else why
-        return context
+        return join_context(self.state.memory, self.context_tail())
+
+    def context_tail(self) -> str:
+        """The context after the recalled memory: why we reached out, if we did."""
+        if not self.state.purpose:
+            return ""
+        return f"You started this conversation yourself. Its purpose: {self.state.purpose}"
 
     def chat_history(self, exchange: list[ChatMessage] | None = None) -> list[ChatMessage]:
         """The transcript as the model sees it, then ``exchange`` (this turn's tool rounds).

@@ -1,7 +1,8 @@
 """The conversation's memory: recall, the memory tools, the closing record.
 
-Recall runs when a text turn starts (for what the customer just wrote) and when a call leg
-starts; its formatted context is kept in the conversation state, so a voice turn's plan
+Recall runs when a text turn starts (for what the customer just wrote: in the reply's own
+activity since the ``recall-in-reply`` patch, one activation fewer a turn) and when a call
+leg starts; its formatted context is kept in the conversation state, so a voice turn's plan
 carries it without waiting on anything. ``remember`` and ``search_knowledge`` calls (already
 validated by the tool runner) run as activities. When the conversation closes, its summary
 and transcript are written to the store, once per run.
@@ -13,6 +14,7 @@ existed replay exactly as they ran.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -23,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from switchboard.agent.builtins import RememberArgs, SearchKnowledgeArgs
     from switchboard.contract.addresses import channel_address
     from switchboard.contract.conversation import Role
-    from switchboard.contract.llm import ToolCall
+    from switchboard.contract.llm import LLMReply, RecallFirst, ToolCall
     from switchboard.memory.models import (
         CloseRecordRequest,
         KnowledgeSearchRequest,
@@ -80,6 +82,24 @@ class Memory:
             return
         state.memory = result.context
         state.memory_at = workflow.now()
+
+    def recall_first(self, query: str) -> RecallFirst:
+        """Recall for ``query``, asked of the reply's own activity (``LLMRequest.recall``)."""
+        conv = self._conv
+        return RecallFirst(
+            customer=conv.state.customer, query=query[-_QUERY_CHARS:], then=conv.context_tail()
+        )
+
+    def keep_recalled(self, reply: LLMReply, forgotten_at: datetime | None) -> None:
+        """Keep the context the reply's recall gave, as ``refresh`` keeps its own.
+
+        ``forgotten_at``: the state's when the recall was asked. A customer forgotten while
+        it ran must not get back what recall found before the store let go of it.
+        """
+        state = self._conv.state
+        if reply.recalled is not None and state.forgotten_at == forgotten_at:
+            state.memory = reply.recalled
+            state.memory_at = workflow.now()
 
     def forget(self, *, redact: bool = False) -> None:
         """The customer was forgotten: drop what was recalled; record only what follows.

@@ -22,13 +22,15 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from switchboard.contract.conversation import ConversationStatus, InboundMessage
-    from switchboard.contract.llm import ChatMessage, LLMRequest
+    from switchboard.contract.llm import ChatMessage, LLMRequest, RecallFirst
     from workflows.conversation import budget
     from workflows.conversation.base import ACTIVITY_FAILURES, ConversationBase
     from workflows.conversation.intelligence import Intelligence
     from workflows.conversation.memory import Memory
     from workflows.conversation.tools import HANDED_OFF, ToolRunner
 
+RECALL_IN_REPLY_PATCH = "recall-in-reply"
+"""A text turn's recall runs in its first model call's activity, not in one of its own."""
 FALLBACK_REPLY = "Sorry, I'm having trouble answering right now. Please try again in a moment."
 
 
@@ -55,6 +57,7 @@ class TextTurns:
         self._tools = tools
         self._intelligence = intelligence
         self._arrivals = 0  # texts recorded so far: a draft is stale once this moves
+        self._recall_patched: bool | None = None
 
     def arrived(self, message: InboundMessage) -> None:
         """A new customer text was recorded (the batch window starts again; it is metered)."""
@@ -134,8 +137,14 @@ class TextTurns:
         conv = self._conv
         channel = answering[-1].channel
         memory = self._memory.enabled()
+        recall: RecallFirst | None = None
+        forgotten_at = conv.state.forgotten_at
         if memory:  # tools are offered only then (below)
-            await self._memory.refresh("\n".join(m.body for m in answering))
+            said = "\n".join(m.body for m in answering)
+            if self._recall_in_reply():
+                recall = self._memory.recall_first(said)  # asked with the model, below
+            else:
+                await self._memory.refresh(said)
             await self._tools.refresh()  # the MCP tools on offer now (nothing without MCP)
         exchange: list[ChatMessage] = []  # this turn's tool calls and their results
         turn_end: str | None = None
@@ -148,12 +157,15 @@ class TextTurns:
                 messages=conv.chat_history(exchange),
                 context=conv.context() if memory else "",
                 tools=self._tools.offered(channel) if memory and round_ < rounds else [],
+                recall=recall if round_ == 0 else None,
             )
             try:
                 reply = await conv.llm(request, f"turn {turn}" + (f".{round_}" if round_ else ""))
             except ACTIVITY_FAILURES as exc:
                 workflow.logger.warning("reply generation failed: %s", exc)
                 return _Draft(FALLBACK_REPLY, turn_end)
+            if round_ == 0 and recall is not None:
+                self._memory.keep_recalled(reply, forgotten_at)
             if not reply.tool_calls:
                 return _Draft(reply.text or FALLBACK_REPLY, turn_end)
             exchange.append(
@@ -168,6 +180,12 @@ class TextTurns:
             if turn_end == HANDED_OFF:
                 return _Draft(reply.text or conv.cfg.handoff_message, turn_end)
         return _Draft(FALLBACK_REPLY, turn_end)  # the model kept calling tools when offered none
+
+    def _recall_in_reply(self) -> bool:
+        """Whether this run recalls in the reply's activity (the ``recall-in-reply`` patch)."""
+        if self._recall_patched is None:
+            self._recall_patched = workflow.patched(RECALL_IN_REPLY_PATCH)
+        return self._recall_patched
 
     async def _quiet_since(self, seen: int, first_at: datetime) -> bool:
         """Wait until the batch window passes with no new text. False if one arrived."""
