@@ -151,7 +151,7 @@ def run_worker() -> None:
         MainThreadSampler(Path(os.environ[PROFILE_ENV])).install()
     import worker
 
-    asyncio.run(worker.main())
+    worker.run()  # on the loop the worker picks (WORKER_EVENT_LOOP)
 
 
 # --- measuring the worker from outside -------------------------------------------------------

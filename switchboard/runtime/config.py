@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     worker_sticky_timeout: Duration = timedelta(seconds=2)
     workflow_sandbox: bool = True
     worker_max_cached_workflows: int = 1000
+    worker_event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    """The worker's event loop: ``auto`` is uvloop where it is installed (``worker.run``)."""
 
     # Voice (ConversationRelay)
     voice_welcome_greeting: str | None = "Hello! How can I help you today?"
