@@ -247,7 +247,7 @@ def run() -> None:
 
     The SDK hands every activation and local activity result to the worker through the
     event loop, and the activities' HTTP calls run on it: uvloop took ~1.7 ms of CPU off a
-    text turn (9.4 → 7.1 ms with the rest unchanged, ``benchmarks/README.md``). Workflow
+    text turn (8.8 → 7.1 ms with the rest unchanged, ``benchmarks/README.md``). Workflow
     code is unaffected: it runs on the SDK's own deterministic loop either way.
     """
     choice = get_settings().worker_event_loop
