@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,6 +33,10 @@ from switchboard.runtime.config import Settings
 from switchboard.runtime.model_tracing import model_http_client
 
 log = structlog.get_logger(__name__)
+
+RECALL_TIMEOUT = 5.0
+"""Seconds a reply waits on its recall: the start-to-close the recall activity of its own
+had (``workflows/policies.py``, ``MEMORY_ACTIVITY``)."""
 
 _CHANNEL_HINTS = {
     Channel.SMS: "You are replying by SMS: keep answers short (under 300 characters), plain text.",
@@ -175,12 +180,18 @@ class LLMActivities:
         return reply
 
     async def _recall_first(self, ask: RecallFirst) -> str | None:
-        """The recalled context; None when this worker has no memory or recall failed."""
+        """The recalled context; None when this worker has no memory or recall failed.
+
+        Bounded by ``RECALL_TIMEOUT``, as the recall activity of its own was: a slow store
+        or embeddings endpoint costs the turn its fresh memory, never its answer.
+        """
         if self._recall is None:
             log.warning("recall_unavailable")
             return None
+        request = RecallRequest(customer=ask.customer, query=ask.query)
         try:
-            result = await self._recall(RecallRequest(customer=ask.customer, query=ask.query))
+            async with heartbeating():
+                result = await asyncio.wait_for(self._recall(request), RECALL_TIMEOUT)
         except Exception as exc:  # the model still answers, with what was recalled before
             log.warning("recall_failed", error=type(exc).__name__)
             return None

@@ -7,6 +7,8 @@ and a recall that fails must leave the turn answered with the context the workfl
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -123,3 +125,20 @@ async def test_the_demo_responder_recalls_too() -> None:
     reply = await _reply(Settings(_env_file=None), _request(ask), recall)
     assert reply.demo
     assert reply.recalled is not None and "30 days" in reply.recalled
+
+
+async def test_a_slow_recall_costs_the_turn_its_fresh_memory_not_its_answer(
+    llm: tuple[FakeLLM, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, settings = llm
+    monkeypatch.setattr("activities.llm.RECALL_TIMEOUT", 0.2)
+
+    async def recall(request: RecallRequest) -> RecallResult:
+        await asyncio.sleep(30)  # a store or embeddings endpoint that hangs
+        raise AssertionError("not reached")
+
+    started = time.monotonic()
+    reply = await _reply(settings, _request(RecallFirst(customer=CUSTOMER, query="hi")), recall)
+    assert time.monotonic() - started < 5
+    assert _system(fake).endswith("Known: nothing yet.")
+    assert reply.recalled is None and reply.text == "ok"

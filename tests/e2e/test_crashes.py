@@ -9,11 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -23,6 +21,7 @@ from switchboard.devtools.twilio_sim import new_sid
 from switchboard.runtime.config import Settings
 from tests.conftest import running_stack, unique_customer
 from tests.support.fake_llm import FakeReply, last_user_text
+from tests.support.postgres import fresh_database
 from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,15 +205,8 @@ async def test_worker_killed_mid_send_yields_exactly_one_reply(
 @pytest.fixture
 def shared_memory(postgres_url: str) -> Iterator[str]:
     """A fresh PostgreSQL memory database: the only thing two hosts' workers share."""
-    server = postgres_url.rsplit("/", 1)[0]
-    database = f"hosts_{uuid.uuid4().hex}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {database}")
-    try:
-        yield f"{server}/{database}"
-    finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 async def test_worker_killed_mid_send_on_one_host_sends_once_from_another(

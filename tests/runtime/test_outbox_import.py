@@ -13,7 +13,6 @@ import contextlib
 import shutil
 import sqlite3
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from structlog.testing import capture_logs
 
 from switchboard.runtime.outbox import DEFAULT_RETENTION, SqliteOutbox
 from switchboard.runtime.outbox_postgres import PostgresOutbox
+from tests.support.postgres import fresh_database
 
 CONV = "conv-+14155550100"
 TO = "+14155550100"
@@ -37,15 +37,8 @@ SECRET = "the customer's private text"
 @pytest.fixture
 def database(postgres_url: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL memory database (no ``send_outbox`` table yet)."""
-    server = postgres_url.rsplit("/", 1)[0]
-    name = f"import_{uuid.uuid4().hex}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture

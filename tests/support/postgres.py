@@ -162,7 +162,14 @@ def memory_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/memory.db"
         return
-    server = _server_url(request.getfixturevalue("postgres_url"))
+    with fresh_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_database(postgres_url: str) -> Iterator[str]:
+    """A new, empty database on the server ``postgres_url`` is on; dropped afterwards."""
+    server = _server_url(postgres_url)
     database = f"t_{uuid.uuid4().hex}"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {database}")

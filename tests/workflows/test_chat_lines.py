@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from switchboard.contract.addresses import Channel
 from switchboard.contract.conversation import ConversationState, Role, TranscriptEntry
-from workflows.conversation.budget import newest_within, window
+from workflows.conversation.budget import window
 from workflows.conversation.state_ops import ChatLines, chat_history
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -71,19 +71,26 @@ def test_lines_kept_between_turns_give_the_same_window(
     lines = ChatLines()
     for step in steps:
         _apply(state, step)
-        expected = window(chat_history(state), tokens)
-        assert newest_within(lines.of(state), tokens) == expected
-        assert [m for m, _ in lines.of(state)] == chat_history(state)
+        assert lines.window(state, tokens) == window(chat_history(state), tokens)
+        assert lines.window(state, None) == chat_history(state)
 
 
 def test_a_long_transcripts_lines_are_made_once() -> None:
     state = ConversationState(customer="+15550100")
     state.transcript = [_entry(Role.CUSTOMER, f"line {i}", None) for i in range(300)]
     lines = ChatLines()
-    first = lines.of(state)
+    first = lines.window(state, None)
     state.transcript.append(_entry(Role.ASSISTANT, "reply", "sent"))
-    second = lines.of(state)
-    assert all(a[0] is b[0] for a, b in zip(first, second, strict=False))
-    assert second[-1][0].content == "reply"
+    second = lines.window(state, None)
+    assert all(a is b for a, b in zip(first, second, strict=False))
+    assert second[-1].content == "reply"
     state.transcript[-1].delivery_status = "failed"  # never reached the customer: hidden
-    assert len(lines.of(state)) == 300
+    assert len(lines.window(state, None)) == 300
+
+
+def test_only_the_window_is_kept_between_turns() -> None:
+    state = ConversationState(customer="+15550100")
+    state.transcript = [_entry(Role.CUSTOMER, "x" * 36, None) for _ in range(300)]  # 13 each
+    lines = ChatLines()
+    assert len(lines.window(state, 130)) == 10
+    assert len(lines._made) == 10  # only what the window kept

@@ -157,11 +157,10 @@ class ConversationBase:
         the exchange is kept whole, and the newest line always.
         """
         exchange = exchange or []
-        lines = self._chat_lines.of(self.state)
+        limit = None
         if self.bounded():
-            spent = sum(budget.estimate_tokens(m) for m in exchange)
-            return [*budget.newest_within(lines, self.cfg.history_tokens - spent), *exchange]
-        return [*(message for message, _ in lines), *exchange]
+            limit = self.cfg.history_tokens - sum(budget.estimate_tokens(m) for m in exchange)
+        return [*self._chat_lines.window(self.state, limit), *exchange]
 
     async def llm(self, request: LLMRequest, summary: str) -> LLMReply:
         """One model call: a local activity by default, a regular one when configured.

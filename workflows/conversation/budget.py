@@ -70,23 +70,6 @@ def window(messages: list[ChatMessage], budget: int) -> list[ChatMessage]:
     return [m for group in reversed(kept) for m in group if not _orphan(m, group)]
 
 
-def newest_within(lines: list[tuple[ChatMessage, int]], budget: int) -> list[ChatMessage]:
-    """``window`` for a transcript's lines, with their estimated tokens already known.
-
-    Lines of the transcript never carry tool calls or results, so each is a group of its
-    own: this is the longest run of newest lines that fits ``budget`` (the newest always).
-    """
-    used = 0
-    start = len(lines)
-    while start > 0:
-        cost = lines[start - 1][1]
-        if start < len(lines) and used + cost > budget:
-            break
-        used += cost
-        start -= 1
-    return [message for message, _ in lines[start:]]
-
-
 def _has_calls(message: ChatMessage) -> bool:
     return message.role == "assistant" and bool(message.tool_calls)
 

@@ -73,6 +73,7 @@ class Memory:
         """
         state = self._conv.state
         request = RecallRequest(customer=state.customer, query=query[-_QUERY_CHARS:])
+        forgotten_at = state.forgotten_at
         try:
             result = await self._activity(
                 MemoryActivities.recall_context, request, "recall", regular=regular
@@ -80,8 +81,9 @@ class Memory:
         except ACTIVITY_FAILURES as exc:
             workflow.logger.warning("recall failed, answering without it: %s", exc)
             return
-        state.memory = result.context
-        state.memory_at = workflow.now()
+        if state.forgotten_at == forgotten_at:  # not forgotten while it ran (keep_recalled)
+            state.memory = result.context
+            state.memory_at = workflow.now()
 
     def recall_first(self, query: str) -> RecallFirst:
         """Recall for ``query``, asked of the reply's own activity (``LLMRequest.recall``)."""

@@ -129,23 +129,31 @@ def _as_chat(entry: TranscriptEntry) -> ChatMessage | None:
 
 
 class ChatLines:
-    """``chat_history`` with each line's message and estimated tokens, each made once.
+    """The model's window of the transcript, each line's message and tokens made once.
 
     A late turn of a long conversation carries hundreds of transcript lines; making a
     message of every one on every turn was the one cost of a turn that grew with the run.
+    Lines are visited newest first and only until the window is full, and only those are
+    kept for the next turn (so what is kept is bounded by the window, not the transcript).
     A line is made again when what the model would see of it changed (its text after a
     cut-off or a redaction, a delivery status that hides it). Deterministic: the result is
-    what ``chat_history`` gives; only the work is kept, never anything that steers the run.
+    ``budget.window(chat_history(state), limit)``; only the work is kept, never anything
+    that steers the run.
     """
 
     def __init__(self) -> None:
         self._made: dict[int, tuple[TranscriptEntry, tuple[object, ...], _Line | None]] = {}
 
-    def of(self, state: ConversationState) -> list[_Line]:
-        """The model's view of ``state.transcript``: (message, estimated tokens) per line."""
+    def window(self, state: ConversationState, limit: int | None) -> list[ChatMessage]:
+        """The newest lines whose estimated tokens fit ``limit``, oldest first.
+
+        The newest line always; ``limit`` None: every line. Transcript lines carry no tool
+        calls, so each line is a group of its own for ``budget.window``.
+        """
         made: dict[int, tuple[TranscriptEntry, tuple[object, ...], _Line | None]] = {}
-        lines: list[_Line] = []
-        for entry in state.transcript:
+        kept: list[ChatMessage] = []
+        used = 0
+        for entry in reversed(state.transcript):
             seen = (entry.role, entry.text, entry.delivery_status)
             hit = self._made.get(id(entry))
             if hit is not None and hit[0] is entry and hit[1] == seen:
@@ -153,11 +161,15 @@ class ChatLines:
             else:
                 message = _as_chat(entry)
                 line = None if message is None else (message, budget.estimate_tokens(message))
-            made[id(entry)] = (entry, seen, line)  # holding the entry keeps its id unique
             if line is not None:
-                lines.append(line)
+                if limit is not None and kept and used + line[1] > limit:
+                    break
+                used += line[1]
+                kept.append(line[0])
+            made[id(entry)] = (entry, seen, line)  # holding the entry keeps its id unique
         self._made = made
-        return lines
+        kept.reverse()
+        return kept
 
 
 def system_note(text: str, channel: Channel, at: datetime) -> TranscriptEntry:
