@@ -13,6 +13,7 @@ from switchboard.agent import call_control as voice_tools
 from switchboard.agent.context import BoundCall
 from switchboard.agent.mcp_catalogue import McpCatalogue
 from switchboard.agent.mcp_server import SEPARATOR, McpServer
+from switchboard.agent.schema import tool_policy
 from switchboard.contract.addresses import Channel
 from switchboard.contract.conversation import HANDOFF_MESSAGE, HANDOFF_TIMEOUT_MESSAGE
 from switchboard.contract.tools import ToolPolicy
@@ -161,15 +162,7 @@ class Agent:
 
     def policies(self) -> list[ToolPolicy]:
         """How the workflow runs each of the agent's tools (``ConversationConfig.tools``)."""
-        return [
-            ToolPolicy(
-                name=tool.name,
-                timeout_seconds=tool.timeout,
-                max_attempts=tool.retries + 1,
-                channels=list(tool.channels),
-            )
-            for tool in self.tools
-        ]
+        return [tool_policy(tool) for tool in self.tools]
 
     def schemas(self, names: Iterable[str], channel: Channel | None = None) -> list[dict[str, Any]]:
         """OpenAI tool schemas for the named tools, in the order given (unknown names skipped).

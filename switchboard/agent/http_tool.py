@@ -46,7 +46,7 @@ from switchboard.agent.http_body import (
     read_body,
     result_content,
 )
-from switchboard.agent.schema import check_name, function_schema, json_object
+from switchboard.agent.schema import check_name, check_schema, function_schema, json_object
 from switchboard.contract.addresses import Channel
 
 CUSTOMER = "customer"
@@ -55,7 +55,6 @@ CUSTOMER = "customer"
 _PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 _ERROR_BODY_CHARS = 300
-_MAX_ERRORS = 5
 _NOT_A_SEGMENT = (
     "must be one path segment: not empty, '.' or '..', and without '/' or '\\' "
     "(nor their percent-encoded forms)"
@@ -175,13 +174,7 @@ class HttpTool:
             raise InvalidToolArguments(
                 f"{self.name}: {CUSTOMER}: not an argument: the conversation sets it"
             )
-        errors = sorted(self._validator.iter_errors(values), key=lambda e: list(e.path))
-        if errors:
-            problems = [
-                f"{'.'.join(str(p) for p in e.path) or 'arguments'}: {e.message}"
-                for e in errors[:_MAX_ERRORS]
-            ]
-            raise InvalidToolArguments(f"{self.name}: {'; '.join(problems)}")
+        check_schema(self.name, self._validator, values)
         for name in sorted(self._segment_placeholders - {CUSTOMER}):
             if not is_one_segment(str(values[name])):
                 raise InvalidToolArguments(f"{self.name}: {name}: {_NOT_A_SEGMENT}")

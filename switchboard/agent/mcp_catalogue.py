@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import structlog
 
 from switchboard.agent.mcp_tool import McpTool
+from switchboard.agent.schema import tool_policy
 from switchboard.contract.tools import ToolPolicy
 
 log = structlog.get_logger(__name__)
@@ -71,15 +72,7 @@ class McpCatalogue:
 
     def policies(self) -> list[ToolPolicy]:
         """How the workflow runs each tool on offer (what a turn records and offers)."""
-        return [
-            ToolPolicy(
-                name=tool.name,
-                timeout_seconds=tool.timeout,
-                max_attempts=tool.retries + 1,
-                channels=list(tool.channels),
-            )
-            for tool in self.tools()
-        ]
+        return [tool_policy(tool) for tool in self.tools()]
 
     def _rebuild(self) -> None:
         # A new dict swapped in whole: a reader never sees one half-updated.

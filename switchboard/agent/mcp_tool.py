@@ -22,14 +22,19 @@ from jsonschema.exceptions import SchemaError
 from switchboard.agent.builtins import InvalidToolArguments
 from switchboard.agent.context import BoundCall, ToolContext
 from switchboard.agent.mcp_server import SEPARATOR, McpServer
-from switchboard.agent.schema import TOOL_NAME, function_schema, json_object, without_titles
+from switchboard.agent.schema import (
+    TOOL_NAME,
+    check_schema,
+    function_schema,
+    json_object,
+    without_titles,
+)
 from switchboard.contract.addresses import Channel
 
 MAX_DESCRIPTION_CHARS = 1024
 """A longer description is cut: it goes into every prompt that offers the tool."""
 MAX_SCHEMA_CHARS = 16_000
 """A tool whose input schema is longer than this (as JSON) is not offered."""
-_MAX_ERRORS = 5
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 
 
@@ -167,13 +172,7 @@ class McpTool:
             raise InvalidToolArguments(
                 f"{self.name}: {argument}: not an argument: the conversation sets it"
             )
-        errors = sorted(self._validator.iter_errors(values), key=lambda e: list(e.path))
-        if errors:
-            problems = [
-                f"{'.'.join(str(p) for p in e.path) or 'arguments'}: {e.message[:200]}"
-                for e in errors[:_MAX_ERRORS]
-            ]
-            raise InvalidToolArguments(f"{self.name}: {'; '.join(problems)}")
+        check_schema(self.name, self._validator, values, message_chars=200)
         takes = self.takes_customer
 
         async def call(context: ToolContext) -> object:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Collection
+from typing import Any, Protocol
 
+from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from switchboard.agent.builtins import InvalidToolArguments
+from switchboard.contract.addresses import Channel
+from switchboard.contract.tools import ToolPolicy
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 """What OpenAI-compatible endpoints accept as a function name."""
@@ -84,3 +88,50 @@ def describe(tool: str, error: ValidationError) -> InvalidToolArguments:
     if len(problems) > _MAX_ERRORS:
         problems = [*problems[:_MAX_ERRORS], f"and {len(problems) - _MAX_ERRORS} more"]
     return InvalidToolArguments(f"{tool}: {'; '.join(problems)}")
+
+
+def check_schema(
+    tool: str,
+    validator: Draft202012Validator,
+    values: dict[str, Any],
+    *,
+    message_chars: int | None = None,
+) -> None:
+    """Refuse ``values`` that break the tool's JSON schema, naming the first problems.
+
+    ``message_chars``: cut each problem's message (a schema from someone else's server
+    can make them long).
+
+    Raises:
+        InvalidToolArguments: one short line per problem, at most five, by path.
+    """
+    errors = sorted(validator.iter_errors(values), key=lambda e: list(e.path))
+    if errors:
+        problems = [
+            f"{'.'.join(str(p) for p in e.path) or 'arguments'}: {e.message[:message_chars]}"
+            for e in errors[:_MAX_ERRORS]
+        ]
+        raise InvalidToolArguments(f"{tool}: {'; '.join(problems)}")
+
+
+class _Policed(Protocol):
+    """What the workflow needs to know to run a tool: every kind of tool has it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def channels(self) -> Collection[Channel]: ...
+
+
+def tool_policy(tool: _Policed) -> ToolPolicy:
+    """How the workflow runs ``tool`` (its timeout, attempts and channels)."""
+    return ToolPolicy(
+        name=tool.name,
+        timeout_seconds=tool.timeout,
+        max_attempts=tool.retries + 1,
+        channels=list(tool.channels),
+    )
