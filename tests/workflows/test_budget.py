@@ -1,11 +1,11 @@
-"""The pure bounds on a conversation's cost: the history window, the rate bucket, splitting."""
+"""The pure bounds on a conversation's cost: the token estimate, the rate bucket, splitting."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from switchboard.contract.conversation import ConversationConfig, RateBucket
-from switchboard.contract.llm import ChatMessage, ToolCall
+from switchboard.contract.llm import ChatMessage
 from workflows.conversation.budget import (
     admit,
     estimate_tokens,
@@ -13,7 +13,6 @@ from workflows.conversation.budget import (
     release,
     release_in,
     split_message,
-    window,
 )
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -27,50 +26,12 @@ def _tokens(messages: list[ChatMessage]) -> int:
     return sum(estimate_tokens(m) for m in messages)
 
 
-# --- the history window ---------------------------------------------------------------------
+# --- the token estimate ----------------------------------------------------------------------
 
 
 def test_the_estimate_is_four_characters_a_token_plus_the_framing() -> None:
     assert estimate_tokens(_user("x" * 400)) == 104
     assert estimate_tokens(_user("")) == 4
-
-
-def test_the_window_keeps_the_newest_lines_that_fit() -> None:
-    history = [_user(f"{i:03d}" + "x" * 396) for i in range(50)]  # 104 tokens each
-    kept = window(history, 1000)
-    assert kept == history[-9:]
-    assert _tokens(kept) <= 1000
-
-
-def test_the_window_keeps_everything_under_the_budget() -> None:
-    history = [_user("hi"), ChatMessage(role="assistant", content="hello")]
-    assert window(history, 6000) == history
-
-
-def test_the_newest_line_is_kept_even_alone_over_the_budget() -> None:
-    history = [_user("old"), _user("y" * 10_000)]
-    assert window(history, 100) == history[-1:]
-
-
-def test_a_tool_call_is_never_cut_from_its_results() -> None:
-    calls = [ToolCall(id="c1", name="lookup"), ToolCall(id="c2", name="lookup")]
-    exchange = [
-        ChatMessage(role="assistant", content="", tool_calls=calls),
-        ChatMessage(role="tool", content="r" * 400, tool_call_id="c1"),
-        ChatMessage(role="tool", content="r" * 400, tool_call_id="c2"),
-    ]
-    history = [_user("a" * 400), *exchange, _user("thanks")]
-    # The budget holds the last line and one result, not the call with both results.
-    kept = window(history, 120)
-    assert kept == history[-1:]
-    assert window(history, 1000) == history
-    # Cut just after the call: both results and the call, or none of them.
-    assert window(history, _tokens(history[1:])) == history[1:]
-
-
-def test_a_tool_result_without_its_call_is_dropped() -> None:
-    orphan = ChatMessage(role="tool", content="r", tool_call_id="c0")
-    assert window([orphan, _user("hi")], 1000) == [_user("hi")]
 
 
 # --- the rate bucket ------------------------------------------------------------------------

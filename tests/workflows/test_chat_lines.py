@@ -14,10 +14,25 @@ from hypothesis import strategies as st
 
 from switchboard.contract.addresses import Channel
 from switchboard.contract.conversation import ConversationState, Role, TranscriptEntry
-from workflows.conversation.budget import window
+from switchboard.contract.llm import ChatMessage
+from workflows.conversation.budget import estimate_tokens
 from workflows.conversation.state_ops import ChatLines, chat_history
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _newest_that_fit(state: ConversationState, tokens: int) -> list[ChatMessage]:
+    """The window by definition, from the plain history: the longest run of newest lines
+    within ``tokens``, the newest always."""
+    history = chat_history(state)
+    start = len(history)
+    while start > 0 and (
+        start == len(history) or sum(map(estimate_tokens, history[start - 1 :])) <= tokens
+    ):
+        start -= 1
+    return history[start:]
+
+
 _ROLES = [Role.CUSTOMER, Role.ASSISTANT, Role.AGENT, Role.SYSTEM]
 _STATUSES = [None, "sent", "delivered", "failed", "undelivered"]
 
@@ -71,7 +86,7 @@ def test_lines_kept_between_turns_give_the_same_window(
     lines = ChatLines()
     for step in steps:
         _apply(state, step)
-        assert lines.window(state, tokens) == window(chat_history(state), tokens)
+        assert lines.window(state, tokens) == _newest_that_fit(state, tokens)
         assert lines.window(state, None) == chat_history(state)
 
 
@@ -94,3 +109,27 @@ def test_only_the_window_is_kept_between_turns() -> None:
     lines = ChatLines()
     assert len(lines.window(state, 130)) == 10
     assert len(lines._made) == 10  # only what the window kept
+
+
+def _said(*texts: str) -> ConversationState:
+    return ConversationState(
+        customer="+15550100", transcript=[_entry(Role.CUSTOMER, t, None) for t in texts]
+    )
+
+
+def test_the_window_keeps_the_newest_lines_that_fit() -> None:
+    state = _said(*(f"{i:03d}" + "x" * 396 for i in range(50)))  # 104 tokens each
+    kept = ChatLines().window(state, 1000)
+    assert kept == chat_history(state)[-9:]
+    assert sum(map(estimate_tokens, kept)) <= 1000
+
+
+def test_the_window_keeps_everything_under_the_budget() -> None:
+    state = _said("hi")
+    state.transcript.append(_entry(Role.ASSISTANT, "hello", "delivered"))
+    assert ChatLines().window(state, 6000) == chat_history(state)
+
+
+def test_the_newest_line_is_kept_even_alone_over_the_budget() -> None:
+    state = _said("old", "y" * 10_000)
+    assert ChatLines().window(state, 100) == chat_history(state)[-1:]

@@ -1,7 +1,8 @@
 """Bounds on what one conversation costs: pure functions, deterministic, easy to unit test.
 
-- The model's history is windowed by tokens (``LLM_HISTORY_TOKENS``): the newest lines that
-  fit, never a tool call without its results.
+- The model's history is windowed by tokens (``LLM_HISTORY_TOKENS``): the newest transcript
+  lines that fit (``state_ops.ChatLines``); a turn's own tool calls and results are kept
+  whole on top (``ConversationBase.chat_history``).
 - The customer's texts are metered by a token bucket (``CUSTOMER_RATE_LIMIT``): beyond it,
   texts wait and are answered together by the next turn.
 - A reply longer than one message allows is split at sentence or word boundaries.
@@ -43,40 +44,6 @@ def estimate_tokens(message: ChatMessage) -> int:
     for call in message.tool_calls or ():
         chars += len(call.id) + len(call.name) + len(call.arguments)
     return MESSAGE_OVERHEAD_TOKENS + -(-chars // CHARS_PER_TOKEN)
-
-
-def window(messages: list[ChatMessage], budget: int) -> list[ChatMessage]:
-    """The newest ``messages`` whose estimated tokens fit ``budget``, oldest first.
-
-    An assistant message with tool calls and the tool results that follow it are kept or
-    dropped together (a result without its call is an error for every Chat Completions
-    endpoint). The newest group is always kept, even alone over the budget: the model must
-    see what it answers.
-    """
-    groups: list[list[ChatMessage]] = []
-    for message in messages:
-        if message.role == "tool" and groups and _has_calls(groups[-1][0]):
-            groups[-1].append(message)
-        else:
-            groups.append([message])
-    kept: list[list[ChatMessage]] = []
-    used = 0
-    for group in reversed(groups):
-        cost = sum(estimate_tokens(m) for m in group)
-        if kept and used + cost > budget:
-            break
-        kept.append(group)
-        used += cost
-    return [m for group in reversed(kept) for m in group if not _orphan(m, group)]
-
-
-def _has_calls(message: ChatMessage) -> bool:
-    return message.role == "assistant" and bool(message.tool_calls)
-
-
-def _orphan(message: ChatMessage, group: list[ChatMessage]) -> bool:
-    """A tool result at the head of its group: its call was never in the history."""
-    return message.role == "tool" and message is group[0]
 
 
 # --- the customer's rate --------------------------------------------------------------------

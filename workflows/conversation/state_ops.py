@@ -137,8 +137,8 @@ class ChatLines:
     kept for the next turn (so what is kept is bounded by the window, not the transcript).
     A line is made again when what the model would see of it changed (its text after a
     cut-off or a redaction, a delivery status that hides it). Deterministic: the result is
-    ``budget.window(chat_history(state), limit)``; only the work is kept, never anything
-    that steers the run.
+    the newest lines of ``chat_history(state)`` that fit; only the work is kept, never
+    anything that steers the run.
     """
 
     def __init__(self) -> None:
@@ -147,8 +147,8 @@ class ChatLines:
     def window(self, state: ConversationState, limit: int | None) -> list[ChatMessage]:
         """The newest lines whose estimated tokens fit ``limit``, oldest first.
 
-        The newest line always; ``limit`` None: every line. Transcript lines carry no tool
-        calls, so each line is a group of its own for ``budget.window``.
+        The newest line always, even alone over ``limit`` (the model must see what it
+        answers); ``limit`` None: every line.
         """
         made: dict[int, tuple[TranscriptEntry, tuple[object, ...], _Line | None]] = {}
         kept: list[ChatMessage] = []
