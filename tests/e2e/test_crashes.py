@@ -4,10 +4,6 @@ restarted between turns."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,61 +14,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from switchboard.devtools.devserver import DevServer
 from switchboard.devtools.twilio_sim import new_sid
-from switchboard.runtime.config import Settings
 from tests.conftest import running_stack, unique_customer
 from tests.support.fake_llm import FakeReply, last_user_text
 from tests.support.postgres import fresh_database
+from tests.support.processes import WorkerProcess
 from tests.support.server import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    """The environment a ``python worker.py`` process needs to join a test stack."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "LLM_"))}
-    env.update(
-        TEMPORAL_ADDRESS=settings.temporal_address,
-        TEMPORAL_TASK_QUEUE=settings.temporal_task_queue,
-        TWILIO_ACCOUNT_SID=settings.account_sid,
-        TWILIO_AUTH_TOKEN=settings.auth_token,
-        TWILIO_API_BASE_URL=settings.twilio_rest_base_url,
-        PUBLIC_BASE_URL=settings.public_base_url,
-        LLM_BASE_URL=str(settings.llm_base_url),
-        LLM_API_KEY="sk-test",
-        LLM_MODEL="test-model",
-        MEMORY_DATABASE_URL=settings.memory_database_url,
-        LOG_FORMAT="json",
-    )
-    return env
-
-
-class WorkerProcess:
-    """``python worker.py`` as a child process; ``env``: more of its environment."""
-
-    def __init__(self, settings: Settings, log: Path, **env: str) -> None:
-        self._env = {**worker_env(settings), **env}
-        self._log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, cwd: Path = ROOT) -> None:
-        """Start it in ``cwd``, where its relative paths (a local outbox file) resolve: a
-        directory of its own stands for a host of its own."""
-        cwd.mkdir(parents=True, exist_ok=True)
-        with self._log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "worker.py")], cwd=cwd, env=self._env, stdout=out,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
 
 
 def report_recovery(what: str, seconds: float, since: str = "the restart") -> None:

@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -32,19 +28,17 @@ from switchboard.contract.addresses import conversation_id
 from switchboard.contract.names import INBOUND_MESSAGE_SIGNAL
 from switchboard.devtools.devserver import DevServer
 from switchboard.devtools.twilio_sim import inbound_message_form
-from switchboard.runtime.config import Settings
 from tests.conftest import (
     ACCOUNT_SID,
     BUSINESS_NUMBER,
-    LLM_KEY,
     OPERATOR_KEY,
     Stack,
     running_stack,
     unique_customer,
 )
+from tests.support.processes import GatewayProcess
 from tests.support.server import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 MESSAGING = "/twilio/messaging"
 
 
@@ -106,74 +100,6 @@ class OneWayProxy:
         sink.close()
 
 
-class GatewayProcess:
-    """``python -m gateway`` joining the test stack, but reaching Temporal at ``temporal``.
-
-    It shares the stack's task queue, memory store, auth token and ``PUBLIC_BASE_URL`` (the
-    URL Twilio signs), so it is another host of the same deployment: a webhook signed for
-    one is valid on the other.
-    """
-
-    def __init__(self, settings: Settings, temporal: str, log: Path) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self._log = log
-        self._env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TWILIO_", "LLM_", "TEMPORAL_", "GATEWAY_"))
-        }
-        self._env.update(
-            TEMPORAL_ADDRESS=temporal,
-            TEMPORAL_TASK_QUEUE=settings.temporal_task_queue,
-            TWILIO_ACCOUNT_SID=settings.account_sid,
-            TWILIO_AUTH_TOKEN=settings.auth_token,
-            TWILIO_API_BASE_URL=settings.twilio_rest_base_url,
-            TWILIO_TASKROUTER_BASE_URL=settings.twilio_taskrouter_base_url,
-            PUBLIC_BASE_URL=settings.public_base_url,
-            LLM_BASE_URL=str(settings.llm_base_url),
-            LLM_API_KEY=LLM_KEY,
-            LLM_MODEL="test-model",
-            MEMORY_DATABASE_URL=settings.memory_database_url,
-            MESSAGE_BATCH_WINDOW="0s",  # as the stack's: it starts the conversation
-            GATEWAY_PORT=str(port),
-            GATEWAY_API_KEY=OPERATOR_KEY,
-            LOG_FORMAT="json",
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start it; its output goes to the log."""
-        with self._log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway"], cwd=ROOT, env=self._env, stdout=out,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    async def healthy(self) -> None:
-        """Return once its ``/healthz`` says Temporal (through the proxy) is reachable."""
-        assert self.process is not None
-        async with httpx.AsyncClient(timeout=2) as http:
-            for _ in range(300):
-                assert self.process.poll() is None, self._log.read_text()[-2000:]
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"{self.url}/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"gateway at {self.url} never became healthy")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no background tasks, nothing flushed."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        """Kill it if the test did not get that far (a failure must not leak a process)."""
-        if self.process is not None and self.process.poll() is None:
-            self.kill()
-
-
 async def inbound_signals(s: Stack, customer: str) -> int:
     """How many inbound-message signals the customer's conversation has received."""
     handle = s.client.get_workflow_handle(conversation_id(customer))
@@ -193,7 +119,13 @@ async def test_a_gateway_killed_between_signal_and_answer_loses_and_duplicates_n
         running_stack(tmp_path, temporal_server, client) as s,
         OneWayProxy(temporal_server.address) as proxy,
     ):
-        doomed = GatewayProcess(s.settings, proxy.address, tmp_path / "doomed-gateway.log")
+        doomed = GatewayProcess(
+            s.settings,
+            tmp_path / "doomed-gateway.log",
+            TEMPORAL_ADDRESS=proxy.address,  # the way its answers can be held back
+            MESSAGE_BATCH_WINDOW="0s",  # as the stack's: it starts the conversation
+            GATEWAY_API_KEY=OPERATOR_KEY,
+        )
         try:
             doomed.start()
             await doomed.healthy()

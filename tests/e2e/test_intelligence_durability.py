@@ -20,9 +20,9 @@ from temporalio.client import Client
 from switchboard.contract.addresses import conversation_id
 from switchboard.devtools.devserver import DevServer
 from tests.conftest import Stack, running_stack, unique_customer
-from tests.e2e.test_crashes import WorkerProcess
 from tests.support.fake_llm import FakeReply, Messages, Structured
 from tests.support.fake_webhook import WEBHOOK_PATH, FakeWebhook
+from tests.support.processes import WorkerProcess
 from tests.support.server import serve
 
 WEBHOOK_SECRET = "handoff-webhook-secret"

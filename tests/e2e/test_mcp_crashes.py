@@ -14,9 +14,10 @@ from temporalio.client import Client
 
 from switchboard.devtools.devserver import DevServer
 from tests.conftest import running_stack, unique_customer
-from tests.e2e.test_crashes import WorkerProcess, workers  # noqa: F401 (a fixture)
+from tests.e2e.test_crashes import workers  # noqa: F401 (a fixture)
 from tests.support.fake_llm import FakeReply, Messages
 from tests.support.mcp_servers import TestServer
+from tests.support.processes import WorkerProcess
 
 
 def calling(name: str) -> object:

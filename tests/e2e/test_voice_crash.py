@@ -3,69 +3,44 @@ and texts the caller instead of leaving the conversation hanging."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 from temporalio.client import Client
 
-from benchmarks.harness import wait_healthy
 from switchboard.devtools.devserver import DevServer
 from switchboard.devtools.twilio_sim import RelayCall, TwilioWebhookClient
 from tests.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     BUSINESS_NUMBER,
-    Stack,
     running_stack,
     unique_customer,
 )
-from tests.e2e.test_crashes import ROOT, worker_env
 from tests.support.fake_llm import FakeReply, Messages
-from tests.support.server import free_port
+from tests.support.processes import GatewayProcess
 from workflows.conversation.calls import LEG_HEARTBEAT_TIMEOUT, RECONNECT_GRACE
 
 
-class GatewayProcess:
-    """``python -m gateway`` as a child process, joined to a test stack's Temporal and fakes."""
-
-    def __init__(self, stack: Stack, log: Path) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = worker_env(stack.settings)
-        env.update(GATEWAY_PORT=str(port), PUBLIC_BASE_URL=self.url)
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway"], cwd=ROOT, env=env, stdout=out,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    async def dial(self, http: httpx.AsyncClient, customer: str) -> RelayCall:
-        """Call the business through this gateway once it is up."""
-        await wait_healthy(self.url)
-        webhooks = TwilioWebhookClient(http, self.url, AUTH_TOKEN)
-        return await RelayCall.dial(webhooks, customer, BUSINESS_NUMBER, account_sid=ACCOUNT_SID)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no close frames, no goodbye."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
+async def dial(gateway: GatewayProcess, http: httpx.AsyncClient, customer: str) -> RelayCall:
+    """Call the business through ``gateway`` once it is up."""
+    await gateway.healthy()
+    webhooks = TwilioWebhookClient(http, gateway.url, AUTH_TOKEN)
+    return await RelayCall.dial(webhooks, customer, BUSINESS_NUMBER, account_sid=ACCOUNT_SID)
 
 
 async def test_gateway_killed_mid_call_leads_to_an_sms_follow_up(
     tmp_path: Path, temporal_server: DevServer, client: Client
 ) -> None:
     async with running_stack(tmp_path, temporal_server, client) as stack:
-        gateway = GatewayProcess(stack, tmp_path / "gateway.log")
+        gateway = GatewayProcess(stack.settings, tmp_path / "gateway.log", own_url=True)
+        gateway.start()
         customer = unique_customer()
         try:
             stack.llm.responder = lambda messages: FakeReply(text="Let me check that order.")
             async with httpx.AsyncClient() as http:
-                call = await gateway.dial(http, customer)
+                call = await dial(gateway, http, customer)
                 await call.say("Where is my order?")
                 assert await call.reply() == "Let me check that order."
                 killed_at = time.monotonic()
@@ -88,12 +63,13 @@ async def test_a_call_broken_by_a_dead_gateway_comes_back_through_the_action_cal
     """Twilio posts the ``<Connect action>`` with an error when the socket breaks; another
     gateway answers with fresh relay TwiML and the call goes on, same conversation, no SMS."""
     async with running_stack(tmp_path, temporal_server, client) as stack:
-        gateway = GatewayProcess(stack, tmp_path / "gateway.log")
+        gateway = GatewayProcess(stack.settings, tmp_path / "gateway.log", own_url=True)
+        gateway.start()
         customer = unique_customer()
         try:
             stack.llm.responder = lambda messages: FakeReply(text="Noted.")
             async with httpx.AsyncClient() as http:
-                first = await gateway.dial(http, customer)
+                first = await dial(gateway, http, customer)
                 await first.say("My order number is 4521")
                 assert await first.reply() == "Noted."
         finally:
