@@ -81,9 +81,7 @@ class Memory:
         except ACTIVITY_FAILURES as exc:
             workflow.logger.warning("recall failed, answering without it: %s", exc)
             return
-        if state.forgotten_at == forgotten_at:  # not forgotten while it ran (keep_recalled)
-            state.memory = result.context
-            state.memory_at = workflow.now()
+        self._keep(result.context, forgotten_at)
 
     def recall_first(self, query: str) -> RecallFirst:
         """Recall for ``query``, asked of the reply's own activity (``LLMRequest.recall``)."""
@@ -93,14 +91,19 @@ class Memory:
         )
 
     def keep_recalled(self, reply: LLMReply, forgotten_at: datetime | None) -> None:
-        """Keep the context the reply's recall gave, as ``refresh`` keeps its own.
+        """Keep the context the reply's recall gave, as ``refresh`` keeps its own."""
+        if reply.recalled is not None:
+            self._keep(reply.recalled, forgotten_at)
 
-        ``forgotten_at``: the state's when the recall was asked. A customer forgotten while
-        it ran must not get back what recall found before the store let go of it.
+    def _keep(self, context: str, forgotten_at: datetime | None) -> None:
+        """Keep a recalled ``context``, unless the customer was forgotten since it was asked.
+
+        ``forgotten_at``: the state's when it was asked. What recall found before the store
+        let go of a customer must not come back.
         """
         state = self._conv.state
-        if reply.recalled is not None and state.forgotten_at == forgotten_at:
-            state.memory = reply.recalled
+        if state.forgotten_at == forgotten_at:
+            state.memory = context
             state.memory_at = workflow.now()
 
     def forget(self, *, redact: bool = False) -> None:
