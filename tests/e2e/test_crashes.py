@@ -14,6 +14,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from switchboard.devtools.devserver import DevServer
 from switchboard.devtools.twilio_sim import new_sid
+from switchboard.runtime.outbox import SqliteOutbox
+from switchboard.runtime.outbox_postgres import PostgresOutbox
 from tests.conftest import running_stack, unique_customer
 from tests.support.fake_llm import FakeReply, last_user_text
 from tests.support.postgres import fresh_database
@@ -220,3 +222,37 @@ async def test_temporal_restart_between_turns_loses_nothing(
             assert history == ["my name is Ada", "echo: my name is Ada", "what is my name?"]
     finally:
         server.stop()
+
+
+async def test_a_worker_started_on_postgresql_brings_its_hosts_old_outbox_over(
+    tmp_path: Path,
+    temporal_server: DevServer,
+    client: Client,
+    workers: list[WorkerProcess],
+    shared_memory: str,
+) -> None:
+    """The upgrade as an operator runs it: ``python worker.py`` in the host's directory,
+    where the old version kept its outbox file even with PostgreSQL memory."""
+    host = tmp_path / "host-a"
+    old = SqliteOutbox(host / ".data" / "outbox.db")
+    await old.claim("run-1:7", "conv-+14155550100", "+14155550100", "+15005550006", "hi")
+    await old.mark_sent("run-1:7", "SM" + "a" * 32, "queued")
+    old.close()
+    async with running_stack(
+        tmp_path, temporal_server, client, worker=False, memory_database_url=shared_memory
+    ) as s:
+        worker = WorkerProcess(s.settings, tmp_path / "host-a.log")
+        workers.append(worker)
+        worker.start(cwd=host)
+
+        async def imported() -> bool:
+            return (host / ".data" / "outbox.db.imported").exists()
+
+        await s.eventually(imported, timeout=60)
+    assert not (host / ".data" / "outbox.db").exists()
+    shared = PostgresOutbox(shared_memory)
+    try:  # a retry of that send on any host now finds it sent: no second message
+        seen = await shared.claim("run-1:7", "conv-+14155550100", "+14155550100", "+1500", "x")
+    finally:
+        await shared.aclose()
+    assert (seen.state, seen.sid, seen.body) == ("sent", "SM" + "a" * 32, "hi")
