@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import structlog
@@ -250,6 +251,11 @@ def run() -> None:
     text turn (8.8 → 7.1 ms with the rest unchanged, ``benchmarks/README.md``). Workflow
     code is unaffected: it runs on the SDK's own deterministic loop either way.
     """
+    run_on_loop(main)
+
+
+def run_on_loop(entry: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``entry()`` to completion on the event loop ``WORKER_EVENT_LOOP`` names."""
     choice = get_settings().worker_event_loop
     if choice != "asyncio":
         try:
@@ -258,9 +264,9 @@ def run() -> None:
             if choice == "uvloop":
                 raise
         else:
-            uvloop.run(main())
+            uvloop.run(entry())
             return
-    asyncio.run(main())
+    asyncio.run(entry())
 
 
 if __name__ == "__main__":

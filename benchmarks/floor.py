@@ -35,22 +35,22 @@ class FloorClock:
 
 @workflow.defn
 class FloorWorkflow:
-    """Runs two no-op activities per signal; nothing else."""
+    """Runs two no-op activities per signal (or one); nothing else."""
 
     def __init__(self) -> None:
         self._queue: list[float] = []
         self._done = False
 
     @workflow.run
-    async def run(self, local: bool) -> None:
-        """Serve signals until told to stop."""
+    async def run(self, local: bool, steps: int = 2) -> None:
+        """Serve signals until told to stop; ``steps=1``: the first no-op only."""
         timeout = timedelta(seconds=10)
         while True:
             await workflow.wait_condition(lambda: bool(self._queue) or self._done)
             if not self._queue:
                 return
             sent_at = self._queue.pop(0)
-            for name in ("floor_first", "floor_second"):
+            for name in ("floor_first", "floor_second")[:steps]:
                 if local:
                     await workflow.execute_local_activity(
                         name, sent_at, start_to_close_timeout=timeout

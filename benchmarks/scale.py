@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from temporalio.client import Client
 
+from benchmarks.cpu_floor import measure_floor, run_floor_worker
 from benchmarks.harness import (
     BENCH_ACCOUNT_SID,
     BENCH_AUTH_TOKEN,
@@ -378,6 +379,7 @@ async def history_per_run(client: Client, workflow_id: str) -> list[dict[str, An
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Switchboard scale benchmark")
     parser.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--as-floor-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--report", metavar="JSON", help="print a saved run's results again")
     parser.add_argument("--open", type=int, default=10_000, help="conversations to open")
     parser.add_argument("--window", type=int, default=100, help="unanswered starts at most")
@@ -388,6 +390,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gap", type=float, default=0.1, help="seconds between spaced turns")
     parser.add_argument("--rate", type=float, default=40, help="steady load, texts per second")
     parser.add_argument("--seconds", type=float, default=30, help="steady load duration")
+    parser.add_argument("--floor-seconds", type=float, default=None,
+                        help="the SDK floor's load (default: --seconds; 0: none)")  # fmt: skip
     parser.add_argument("--profile-seconds", type=float, default=15, help="sampled load")
     parser.add_argument("--long", type=int, default=2000, help="turns of the long conversation")
     parser.add_argument("--long-gap", type=float, default=0.05, help="seconds between its turns")
@@ -502,6 +506,20 @@ async def main(args: argparse.Namespace) -> None:
                 "turns_per_s_per_worker_core": round(1000 / total_ms, 0),
                 "other_cpu_ms_per_turn": others.per_item_ms(sent),
             }
+            # 3b. the SDK's own floor under the same load (benchmarks/cpu_floor.py)
+            floor_seconds = args.seconds if args.floor_seconds is None else args.floor_seconds
+            if floor_seconds > 0:
+                print(f"floor: {args.rate:.0f}/s for {floor_seconds:.0f} s on a worker running "
+                      "a signal and two no-op local activities …", flush=True)  # fmt: skip
+                floor = await measure_floor(
+                    client, {**env, "TEMPORAL_METRICS_BIND": f"127.0.0.1:{free_port()}"}, work,
+                    workflows=len(load), rate=args.rate, seconds=floor_seconds,
+                    thread_cpu=thread_cpu,
+                )  # fmt: skip
+                floor_ms = floor["worker_cpu_ms_per_turn"]
+                floor["product_over_floor"] = round(total_ms / floor_ms, 2)
+                floor["product_minus_floor_ms"] = round(total_ms - floor_ms, 2)
+                results["floor"] = floor
             # 4. one very long conversation
             twilio.on_accept = turns.on_accept
             llm.reset()
@@ -627,6 +645,16 @@ def report(results: dict[str, Any]) -> None:
           f"({s['by_thread_ms_per_turn']}) → {s['turns_per_s_per_worker_core']:.0f} turns/s "
           f"per worker core; {s['unanswered']} unanswered; other processes "
           f"{s['other_cpu_ms_per_turn']}")  # fmt: skip
+    floor = results.get("floor")
+    if floor:
+        print(f"SDK floor (signal + two no-op local activities), {floor['turns']} turns: "
+              f"{floor['worker_cpu_ms_per_turn']} ms per turn ({floor['by_thread_ms_per_turn']}); "
+              f"product ÷ floor {floor['product_over_floor']}×, product − floor "
+              f"{floor['product_minus_floor_ms']} ms")  # fmt: skip
+        one = floor["one_activity"]
+        print(f"SDK floor of a turn folded into one no-op local activity, {one['turns']} "
+              f"turns: {one['worker_cpu_ms_per_turn']} ms per turn "
+              f"({one['by_thread_ms_per_turn']})")  # fmt: skip
     print(f"load average: {results['load_average_at_start']} at the start, "
           f"{results['load_average_at_end']} at the end")  # fmt: skip
     print(f"long: {long['runs']} runs, at most {long['max_events_per_run']} events per run: "
@@ -654,6 +682,8 @@ def report(results: dict[str, Any]) -> None:
 if __name__ == "__main__":
     if "--as-worker" in sys.argv:
         run_worker()
+    elif "--as-floor-worker" in sys.argv:
+        run_floor_worker()
     elif len(sys.argv) == 3 and sys.argv[1] == "--report":  # print a saved run again
         report(json.loads(Path(sys.argv[2]).read_text()))
     else:
