@@ -87,7 +87,8 @@ class MainThreadSampler:
     ``ITIMER_PROF`` sends SIGPROF every ``interval`` s of the process's CPU time; Python runs
     the handler on the main thread with the frame it interrupted, whose stack is counted:
     ``self`` by the innermost function, ``total`` by every function on it once. A sample in
-    the event loop's ``select`` is idle (another thread used the CPU). The event loop runs the
+    the event loop's ``select`` (or, under uvloop, in the runner's call into the loop) is idle
+    (another thread used the CPU). The event loop runs the
     SDK's activation handling, payload conversion and the local activities; workflow code
     runs on the SDK's executor threads and the SDK core on Rust threads, whose CPU the
     per-thread split reports. SIGUSR2 writes the counts as JSON to ``out``.
@@ -115,7 +116,9 @@ class MainThreadSampler:
             code = frame.f_code
             names.append(f"{_short(code.co_filename)}:{code.co_firstlineno}({code.co_name})")
             frame = frame.f_back
-        if not names or names[0].startswith("selectors.py"):
+        # Idle: the standard loop's select, or under uvloop the runner's call into the C loop
+        # (waiting in epoll; uvloop's own C work is counted with it).
+        if not names or names[0].startswith(("selectors.py", "runners.py")):
             self._idle += 1
             return
         self._self[names[0]] += 1
