@@ -32,7 +32,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from benchmarks.floor import FloorClock, FloorWorkflow
-from benchmarks.harness import spawn, stop_all
+from benchmarks.harness import open_loop, spawn, stop_all
 
 FLOOR_COUNT_ENV = "SCALE_FLOOR_COUNT_OUT"
 FLOOR_QUEUE = "switchboard-cpu-floor"
@@ -99,16 +99,7 @@ class FloorLoad:
 
     async def steady(self, rate: float, seconds: float) -> int:
         """An open-loop ``rate`` of pings for ``seconds``; how many were sent."""
-        total = int(rate * seconds)
-        start = time.perf_counter()
-        tasks = []
-        for i in range(total):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(self.ping(i)))
-        await asyncio.gather(*tasks)
-        return total
+        return await open_loop(rate, seconds, self.ping)
 
 
 def _ask_count(process: subprocess.Popen[bytes], out: Path) -> None:

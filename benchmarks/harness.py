@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,21 @@ async def wait_healthy(url: str) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise RuntimeError(f"gateway at {url} not healthy")
+
+
+async def open_loop(rate: float, seconds: float, send: Callable[[int], Awaitable[object]]) -> int:
+    """``send(i)`` for i = 0, 1, … at ``rate`` per second for ``seconds``, each started on
+    time whether or not earlier ones have finished (an open loop); how many were sent."""
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    tasks = []
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(send(i)))
+    await asyncio.gather(*tasks)
+    return total
 
 
 def product_env(

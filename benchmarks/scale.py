@@ -56,6 +56,7 @@ from benchmarks.harness import (
     BENCH_LLM_KEY,
     ROOT,
     CpuMeter,
+    open_loop,
     product_env,
     save_results,
     spawn,
@@ -342,15 +343,9 @@ async def open_conversations(turns: Turns, customers: list[str], window: int) ->
 
 async def steady(turns: Turns, customers: list[str], rate: float, seconds: float) -> int:
     """An open-loop rate of texts across ``customers`` (one at a time per customer)."""
-    total = int(rate * seconds)
-    start = time.perf_counter()
-    tasks = []
-    for i in range(total):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(turns.send(customers[i % len(customers)], "load")))
-    await asyncio.gather(*tasks)
+    total = await open_loop(
+        rate, seconds, lambda i: turns.send(customers[i % len(customers)], "load")
+    )
     deadline = time.perf_counter() + 60
     while turns.unanswered(turns.sent) and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
