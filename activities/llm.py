@@ -31,12 +31,13 @@ from switchboard.contract.names import GENERATE_REPLY_ACTIVITY
 from switchboard.memory.models import RecallRequest, RecallResult
 from switchboard.runtime.config import Settings
 from switchboard.runtime.model_tracing import model_http_client
+from workflows.policies import MEMORY_ACTIVITY
 
 log = structlog.get_logger(__name__)
 
-RECALL_TIMEOUT = 5.0
+RECALL_TIMEOUT: float = MEMORY_ACTIVITY["start_to_close_timeout"].total_seconds()
 """Seconds a reply waits on its recall: the start-to-close the recall activity of its own
-had (``workflows/policies.py``, ``MEMORY_ACTIVITY``)."""
+had."""
 
 _CHANNEL_HINTS = {
     Channel.SMS: "You are replying by SMS: keep answers short (under 300 characters), plain text.",

@@ -57,7 +57,6 @@ class TextTurns:
         self._tools = tools
         self._intelligence = intelligence
         self._arrivals = 0  # texts recorded so far: a draft is stale once this moves
-        self._recall_patched: bool | None = None
 
     def arrived(self, message: InboundMessage) -> None:
         """A new customer text was recorded (the batch window starts again; it is metered)."""
@@ -141,7 +140,7 @@ class TextTurns:
         forgotten_at = conv.state.forgotten_at
         if memory:  # tools are offered only then (below)
             said = "\n".join(m.body for m in answering)
-            if self._recall_in_reply():
+            if workflow.patched(RECALL_IN_REPLY_PATCH):  # the SDK keeps the answer per run
                 recall = self._memory.recall_first(said)  # asked with the model, below
             else:
                 await self._memory.refresh(said)
@@ -180,12 +179,6 @@ class TextTurns:
             if turn_end == HANDED_OFF:
                 return _Draft(reply.text or conv.cfg.handoff_message, turn_end)
         return _Draft(FALLBACK_REPLY, turn_end)  # the model kept calling tools when offered none
-
-    def _recall_in_reply(self) -> bool:
-        """Whether this run recalls in the reply's activity (the ``recall-in-reply`` patch)."""
-        if self._recall_patched is None:
-            self._recall_patched = workflow.patched(RECALL_IN_REPLY_PATCH)
-        return self._recall_patched
 
     async def _quiet_since(self, seen: int, first_at: datetime) -> bool:
         """Wait until the batch window passes with no new text. False if one arrived."""
