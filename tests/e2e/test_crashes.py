@@ -16,11 +16,17 @@ from switchboard.devtools.devserver import DevServer
 from switchboard.devtools.twilio_sim import new_sid
 from switchboard.runtime.outbox import SqliteOutbox
 from switchboard.runtime.outbox_postgres import PostgresOutbox
-from tests.conftest import running_stack, unique_customer
+from tests.conftest import Stack, running_stack, unique_customer
 from tests.support.fake_llm import FakeReply, last_user_text
 from tests.support.postgres import fresh_database
-from tests.support.processes import WorkerProcess
+from tests.support.processes import Workers
 from tests.support.server import free_port
+
+
+async def answered(s: Stack, customer: str) -> bool:
+    """Whether the conversation's last line is the assistant's: its reply was recorded."""
+    view = await s.describe(customer)
+    return view.transcript[-1].role == "assistant"
 
 
 def report_recovery(what: str, seconds: float, since: str = "the restart") -> None:
@@ -28,33 +34,21 @@ def report_recovery(what: str, seconds: float, since: str = "the restart") -> No
     print(f"\nrecovery, worker {what}: {seconds:.2f} s from {since} to the reply")
 
 
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
 async def test_worker_killed_mid_turn_yields_exactly_one_reply(
-    tmp_path: Path, temporal_server: DevServer, client: Client, workers: list[WorkerProcess]
+    tmp_path: Path, temporal_server: DevServer, client: Client, workers: Workers
 ) -> None:
     async with running_stack(tmp_path, temporal_server, client, worker=False) as s:
         s.llm.responder = lambda messages: FakeReply(text=f"ok: {last_user_text(messages)}",
                                                      delay=2.0)  # fmt: skip
-        first = WorkerProcess(s.settings, tmp_path / "worker.log")
-        workers.append(first)
-        first.start()
+        first = workers.start(s.settings)
         customer = unique_customer()
         await s.text(customer, "don't lose me")
         await s.llm.wait_for_requests(1, timeout=30)  # the worker is mid-turn, waiting on the LLM
         first.kill()
 
         s.llm.responder = lambda messages: FakeReply(text=f"ok: {last_user_text(messages)}")
-        second = WorkerProcess(s.settings, tmp_path / "worker.log")
-        workers.append(second)
         restarted = time.monotonic()
-        second.start()
+        workers.start(s.settings)
         [message] = await s.twilio.wait_for_messages(1, timeout=60)
         report_recovery("killed mid-turn", time.monotonic() - restarted)
         assert message["body"] == "ok: don't lose me"
@@ -65,22 +59,18 @@ async def test_worker_killed_mid_turn_yields_exactly_one_reply(
 
 
 async def test_a_standby_worker_takes_over_a_killed_workers_turn_within_seconds(
-    tmp_path: Path, temporal_server: DevServer, client: Client, workers: list[WorkerProcess]
+    tmp_path: Path, temporal_server: DevServer, client: Client, workers: Workers
 ) -> None:
     # Another host's worker is already polling: the turn moves to it once the workflow task
     # timeout (WORKFLOW_TASK_TIMEOUT, 2 s) gives up on the dead one, and the model is asked again.
     async with running_stack(tmp_path, temporal_server, client, worker=False) as s:
         s.llm.responder = lambda messages: FakeReply(text=f"ok: {last_user_text(messages)}",
                                                      delay=30.0)  # fmt: skip
-        first = WorkerProcess(s.settings, tmp_path / "host-a.log")
-        workers.append(first)
-        first.start(cwd=tmp_path / "host-a")
+        first = workers.start(s.settings, "host-a")
         customer = unique_customer()
         await s.text(customer, "still there?")
         await s.llm.wait_for_requests(1, timeout=30)  # the first host holds the turn
-        standby = WorkerProcess(s.settings, tmp_path / "host-b.log")
-        workers.append(standby)
-        standby.start(cwd=tmp_path / "host-b")
+        workers.start(s.settings, "host-b")
         await asyncio.sleep(8)  # the standby is up and polling (it starts in ~3 s here)
         s.llm.responder = lambda messages: FakeReply(text=f"ok: {last_user_text(messages)}")
         killed = time.monotonic()
@@ -94,21 +84,17 @@ async def test_a_standby_worker_takes_over_a_killed_workers_turn_within_seconds(
 
 
 async def test_a_text_to_a_killed_workers_cached_conversation_is_answered_within_seconds(
-    tmp_path: Path, temporal_server: DevServer, client: Client, workers: list[WorkerProcess]
+    tmp_path: Path, temporal_server: DevServer, client: Client, workers: Workers
 ) -> None:
     # Between turns the conversation is cached on the first worker, so its next task goes to
     # that worker's own (sticky) queue; with the worker dead it waits there for
     # WORKER_STICKY_TIMEOUT (2 s), not the SDK's 10 s, before the standby replays it.
     async with running_stack(tmp_path, temporal_server, client, worker=False) as s:
-        first = WorkerProcess(s.settings, tmp_path / "host-a.log")
-        workers.append(first)
-        first.start(cwd=tmp_path / "host-a")
+        first = workers.start(s.settings, "host-a")
         customer = unique_customer()
         await s.text(customer, "first")
         await s.twilio.wait_for_messages(1, timeout=30)
-        standby = WorkerProcess(s.settings, tmp_path / "host-b.log")
-        workers.append(standby)
-        standby.start(cwd=tmp_path / "host-b")
+        workers.start(s.settings, "host-b")
         await asyncio.sleep(8)  # the standby is up and polling
         first.kill()
         sent = time.monotonic()
@@ -120,30 +106,22 @@ async def test_a_text_to_a_killed_workers_cached_conversation_is_answered_within
 
 
 async def test_worker_killed_mid_send_yields_exactly_one_reply(
-    tmp_path: Path, temporal_server: DevServer, client: Client, workers: list[WorkerProcess]
+    tmp_path: Path, temporal_server: DevServer, client: Client, workers: Workers
 ) -> None:
     async with running_stack(tmp_path, temporal_server, client, worker=False) as s:
         # Twilio queues the message, but the worker dies before it hears back.
         s.twilio.fail_next(1, status=500, accept=True)
         s.twilio.delay(3.0)
-        first = WorkerProcess(s.settings, tmp_path / "worker.log")
-        workers.append(first)
-        first.start()
+        first = workers.start(s.settings)
         customer = unique_customer()
         await s.text(customer, "exactly once")
         await s.twilio.wait_for_messages(1, timeout=30)
         first.kill()
         s.twilio.delay(0)
-        second = WorkerProcess(s.settings, tmp_path / "worker.log")
-        workers.append(second)
         restarted = time.monotonic()
-        second.start()
+        workers.start(s.settings)
 
-        async def answered() -> bool:
-            view = await s.describe(customer)
-            return view.transcript[-1].role == "assistant"
-
-        await s.eventually(answered, timeout=60)
+        await s.eventually(lambda: answered(s, customer), timeout=60)
         report_recovery("killed mid-send", time.monotonic() - restarted)
         assert len(s.twilio.messages) == 1
         view = await s.describe(customer)
@@ -161,7 +139,7 @@ async def test_worker_killed_mid_send_on_one_host_sends_once_from_another(
     tmp_path: Path,
     temporal_server: DevServer,
     client: Client,
-    workers: list[WorkerProcess],
+    workers: Workers,
     shared_memory: str,
 ) -> None:
     # Two hosts: two working directories, so two local outbox files would share nothing.
@@ -171,23 +149,15 @@ async def test_worker_killed_mid_send_on_one_host_sends_once_from_another(
         tmp_path, temporal_server, client, worker=False, memory_database_url=shared_memory
     ) as s:
         s.twilio.hold_answers(20.0)  # Twilio takes the message; its answer never arrives
-        first = WorkerProcess(s.settings, tmp_path / "host-a.log")
-        workers.append(first)
-        first.start(cwd=tmp_path / "host-a")
+        first = workers.start(s.settings, "host-a")
         customer = unique_customer()
         await s.text(customer, "only one reply, please")
         [held] = await s.twilio.wait_for_messages(1, timeout=30)
         first.kill()
         s.twilio.hold_answers(0)
-        second = WorkerProcess(s.settings, tmp_path / "host-b.log")
-        workers.append(second)
-        second.start(cwd=tmp_path / "host-b")
+        workers.start(s.settings, "host-b")
 
-        async def answered() -> bool:
-            view = await s.describe(customer)
-            return view.transcript[-1].role == "assistant"
-
-        await s.eventually(answered, timeout=90)
+        await s.eventually(lambda: answered(s, customer), timeout=90)
         assert [m["sid"] for m in s.twilio.messages] == [held["sid"]]
         assert len(s.twilio.requests) == 1, "the second host sent again without asking"
         assert s.twilio.lookups, "the second host should have asked Twilio before sending"
@@ -228,7 +198,7 @@ async def test_a_worker_started_on_postgresql_brings_its_hosts_old_outbox_over(
     tmp_path: Path,
     temporal_server: DevServer,
     client: Client,
-    workers: list[WorkerProcess],
+    workers: Workers,
     shared_memory: str,
 ) -> None:
     """The upgrade as an operator runs it: ``python worker.py`` in the host's directory,
@@ -241,9 +211,7 @@ async def test_a_worker_started_on_postgresql_brings_its_hosts_old_outbox_over(
     async with running_stack(
         tmp_path, temporal_server, client, worker=False, memory_database_url=shared_memory
     ) as s:
-        worker = WorkerProcess(s.settings, tmp_path / "host-a.log")
-        workers.append(worker)
-        worker.start(cwd=host)
+        workers.start(s.settings, "host-a")
 
         async def imported() -> bool:
             return (host / ".data" / "outbox.db.imported").exists()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from switchboard.devtools.devserver import DevServer
 from tests.conftest import Stack, running_stack, unique_customer
 from tests.support.fake_llm import FakeReply, Messages, Structured
 from tests.support.fake_webhook import WEBHOOK_PATH, FakeWebhook
-from tests.support.processes import WorkerProcess
+from tests.support.processes import Workers
 from tests.support.server import serve
 
 WEBHOOK_SECRET = "handoff-webhook-secret"
@@ -32,14 +32,6 @@ ANSWERS: dict[str, dict[str, Any]] = {
     "topic": {"label": "orders"},
     "escalation": {"level": "high", "human_requested": True, "reasons": ["asks for a manager"]},
 }
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        worker.stop()
 
 
 @pytest.fixture
@@ -62,7 +54,7 @@ async def results(stack: Stack, customer: str) -> list[dict[str, Any]]:
 
 
 async def test_a_worker_killed_mid_operator_produces_each_result_exactly_once(
-    tmp_path: Path, temporal_server: DevServer, client: Client, workers: list[WorkerProcess]
+    tmp_path: Path, temporal_server: DevServer, client: Client, workers: Workers
 ) -> None:
     hook = FakeWebhook(WEBHOOK_SECRET)
     async with (
@@ -81,9 +73,7 @@ async def test_a_worker_killed_mid_operator_produces_each_result_exactly_once(
             "HANDOFF_WEBHOOK_URL": f"{hook_url}{WEBHOOK_PATH}",
             "HANDOFF_WEBHOOK_SECRET": WEBHOOK_SECRET,
         }
-        first = WorkerProcess(s.settings, tmp_path / "worker.log", **env)
-        workers.append(first)
-        first.start()
+        first = workers.start(s.settings, **env)
         customer = unique_customer()
         await s.text(customer, "This is useless and I'm furious. Get me a manager now!")
         await s.twilio.wait_for_messages(1, timeout=30)  # the reply never waits for operators
@@ -94,9 +84,7 @@ async def test_a_worker_killed_mid_operator_produces_each_result_exactly_once(
         await s.eventually(analysing, timeout=30)  # mid-operator: the activity is running
         first.kill()
         released.set()
-        second = WorkerProcess(s.settings, tmp_path / "worker.log", **env)
-        workers.append(second)
-        second.start()
+        workers.start(s.settings, **env)
 
         async def stored() -> list[dict[str, Any]]:
             found = await results(s, customer)

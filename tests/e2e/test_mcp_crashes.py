@@ -14,10 +14,9 @@ from temporalio.client import Client
 
 from switchboard.devtools.devserver import DevServer
 from tests.conftest import running_stack, unique_customer
-from tests.e2e.test_crashes import workers  # noqa: F401 (a fixture)
 from tests.support.fake_llm import FakeReply, Messages
 from tests.support.mcp_servers import TestServer
-from tests.support.processes import WorkerProcess
+from tests.support.processes import Workers
 
 
 def calling(name: str) -> object:
@@ -36,7 +35,7 @@ async def _killed_during(
     tmp_path: Path,
     temporal_server: DevServer,
     client: Client,
-    started: list[WorkerProcess],
+    workers: Workers,
 ) -> tuple[str, TestServer]:
     """Kill the worker while ``tool``'s first call runs; the reply after a new worker starts."""
     async with TestServer("shop", slow_first=30.0).serving() as shop:
@@ -47,15 +46,11 @@ async def _killed_during(
             tmp_path, temporal_server, client, worker=False, tools_file=str(tools)
         ) as s:
             s.llm.responder = calling(f"shop__{tool}")  # type: ignore[assignment]
-            first = WorkerProcess(s.settings, tmp_path / "worker.log", TOOLS_FILE=str(tools))
-            started.append(first)
-            first.start()
+            first = workers.start(s.settings, TOOLS_FILE=str(tools))
             await s.text(unique_customer(), "where is Z9?")
             await asyncio.wait_for(shop.started.wait(), timeout=60)  # the call is at the server
             first.kill()
-            second = WorkerProcess(s.settings, tmp_path / "worker.log", TOOLS_FILE=str(tools))
-            started.append(second)
-            second.start()
+            workers.start(s.settings, TOOLS_FILE=str(tools))
             [reply] = await s.twilio.wait_for_messages(1, timeout=90)
             await asyncio.sleep(2)  # nothing more may reach the server
             return reply["body"], shop
@@ -65,7 +60,7 @@ async def test_a_read_only_call_runs_again_after_its_worker_died(
     tmp_path: Path,
     temporal_server: DevServer,
     client: Client,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: Workers,
 ) -> None:
     body, shop = await _killed_during("slow_lookup", tmp_path, temporal_server, client, workers)
     assert body == "order Z9 is in the depot"
@@ -76,7 +71,7 @@ async def test_a_call_that_changes_something_never_runs_twice(
     tmp_path: Path,
     temporal_server: DevServer,
     client: Client,
-    workers: list[WorkerProcess],  # noqa: F811
+    workers: Workers,
 ) -> None:
     body, shop = await _killed_during("slow_cancel", tmp_path, temporal_server, client, workers)
     assert body.startswith("Error: shop__slow_cancel failed:")

@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -53,10 +53,6 @@ async def local_activities(stack: Stack, customer: str) -> list[str]:
         ):
             types.append(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
     return types
-
-
-async def _equals(got: Awaitable[list[str]], expected: list[str]) -> bool:
-    return await got == expected
 
 
 async def close_and_wait(stack: Stack, customer: str) -> None:
@@ -183,9 +179,13 @@ async def test_knowledge_grounds_text_and_voice_answers(s: Stack) -> None:
     context = system_text(s.llm.requests[-1])
     assert "[policies.md > Store policies > Returns] Unworn shoes can be returned" in context
     assert "Orders ship" not in context  # only what bears on the question
+
     # Recalled in the reply's own local activity: the turn is the model call, then the send.
-    turn = [GENERATE_REPLY_ACTIVITY, SEND_MESSAGE_ACTIVITY]  # recorded when its task completes
-    await s.eventually(lambda: _equals(local_activities(s, customer), turn))
+    async def recorded_as_one_call_and_a_send() -> bool:  # recorded when its task completes
+        turn = [GENERATE_REPLY_ACTIVITY, SEND_MESSAGE_ACTIVITY]
+        return await local_activities(s, customer) == turn
+
+    await s.eventually(recorded_as_one_call_and_a_send)
 
     caller = unique_customer()
     call = await s.call(caller)

@@ -90,6 +90,31 @@ class WorkerProcess(AppProcess):
             self.process.wait(timeout=15)
 
 
+class Workers:
+    """The worker processes a test starts, each stopped after it (the ``workers`` fixture)."""
+
+    def __init__(self, logs: Path) -> None:
+        self._logs = logs
+        self._started: list[WorkerProcess] = []
+
+    def start(self, settings: Settings, host: str | None = None, **env: str) -> WorkerProcess:
+        """``python worker.py`` joined to the stack of ``settings``, started now.
+
+        ``host``: in a directory of its own under the test's, as a worker on another host
+        (its relative paths, a local outbox file, resolve there), logging to ``<host>.log``;
+        otherwise in the repository, logging to ``worker.log``.
+        """
+        worker = WorkerProcess(settings, self._logs / f"{host or 'worker'}.log", **env)
+        self._started.append(worker)
+        worker.start(ROOT if host is None else self._logs / host)
+        return worker
+
+    def stop(self) -> None:
+        """Every worker started, shut down."""
+        for worker in self._started:
+            worker.stop()
+
+
 class GatewayProcess(AppProcess):
     """``python -m gateway`` on a port of its own (``url``).
 
