@@ -24,7 +24,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from benchmarks.floor import FloorClock, FloorWorkflow
-from benchmarks.harness import open_loop, spawn, stop_all
+from benchmarks.harness import cpu_per_turn, open_loop, spawn, stop_all, thread_cpu
 
 FLOOR_COUNT_ENV = "SCALE_FLOOR_COUNT_OUT"
 FLOOR_QUEUE = "switchboard-cpu-floor"
@@ -79,10 +78,12 @@ def run_floor_worker() -> None:
 class FloorLoad:
     """Pings to ``FloorWorkflow`` runs, each started by its first ping (signal-with-start)."""
 
-    def __init__(self, client: Client, workflows: int, steps: int, seq: float) -> None:
+    def __init__(self, client: Client, runs: int, rate: float, steps: int, seq: float) -> None:
         self._client = client
+        self.runs = runs
+        self.rate = rate
         self._steps = steps
-        self._ids = [f"cpu-floor-{steps}-{i}" for i in range(workflows)]
+        self._ids = [f"cpu-floor-{steps}-{i}" for i in range(runs)]
         self._seq = seq  # each ping's key in the floor's clock: distinct, so counted once
 
     async def ping(self, i: int) -> None:
@@ -97,9 +98,9 @@ class FloorLoad:
             start_signal_args=[self._seq],
         )
 
-    async def steady(self, rate: float, seconds: float) -> int:
-        """An open-loop ``rate`` of pings for ``seconds``; how many were sent."""
-        return await open_loop(rate, seconds, self.ping)
+    async def steady(self, seconds: float) -> int:
+        """Its open-loop rate of pings for ``seconds``; how many were sent."""
+        return await open_loop(self.rate, seconds, self.ping)
 
 
 def _ask_count(process: subprocess.Popen[bytes], out: Path) -> None:
@@ -124,47 +125,29 @@ async def _completed(process: subprocess.Popen[bytes], out: Path, key: str) -> i
 
 
 async def _one_floor(
-    process: subprocess.Popen[bytes],
-    out: Path,
-    load: FloorLoad,
-    key: str,
-    *,
-    workflows: int,
-    rate: float,
-    seconds: float,
-    thread_cpu: Callable[[int], dict[str, float]],
+    process: subprocess.Popen[bytes], out: Path, load: FloorLoad, key: str, seconds: float
 ) -> dict[str, Any]:
+    """CPU per turn of the floor worker under ``load``'s runs, ``key`` counting its turns."""
     # start-up, and every run started (and so cached) before the measured load
-    await load.steady(rate, workflows / rate + 3)
+    await load.steady(load.runs / load.rate + 3)
     await asyncio.sleep(2)
     done_before, cpu_before = await _completed(process, out, key), thread_cpu(process.pid)
-    sent = await load.steady(rate, seconds)
+    sent = await load.steady(seconds)
     deadline = time.perf_counter() + 60
     done = await _completed(process, out, key)
     while done - done_before < sent and time.perf_counter() < deadline:
         await asyncio.sleep(0.2)
         done = await _completed(process, out, key)
-    cpu = {k: v - cpu_before.get(k, 0.0) for k, v in thread_cpu(process.pid).items()}
     turns = done - done_before
     return {
         "turns": turns,
         "sent": sent,
-        "worker_cpu_ms_per_turn": round(sum(cpu.values()) * 1000 / max(1, turns), 2),
-        "by_thread_ms_per_turn": {
-            k: round(v * 1000 / max(1, turns), 2) for k, v in sorted(cpu.items()) if v > 0
-        },
+        **cpu_per_turn(cpu_before, thread_cpu(process.pid), turns),
     }
 
 
 async def measure_floor(
-    client: Client,
-    env: dict[str, str],
-    work: Path,
-    *,
-    workflows: int,
-    rate: float,
-    seconds: float,
-    thread_cpu: Callable[[int], dict[str, float]],
+    client: Client, env: dict[str, str], work: Path, *, workflows: int, rate: float, seconds: float
 ) -> dict[str, Any]:
     """CPU per turn of a floor worker under ``rate`` pings/s over ``workflows`` cached runs:
     a turn of two no-op local activities, then (``one_activity``) of one."""
@@ -174,16 +157,11 @@ async def measure_floor(
         {**env, FLOOR_COUNT_ENV: str(out)},
         work / "floor-worker.log",
     )
-
-    async def one(load: FloorLoad, key: str) -> dict[str, Any]:
-        return await _one_floor(
-            process, out, load, key,
-            workflows=workflows, rate=rate, seconds=seconds, thread_cpu=thread_cpu,
-        )  # fmt: skip
-
+    two = FloorLoad(client, workflows, rate, steps=2, seq=0.0)
+    one = FloorLoad(client, workflows, rate, steps=1, seq=1e9)
     try:
-        floor = await one(FloorLoad(client, workflows, steps=2, seq=0.0), "second")
-        floor["one_activity"] = await one(FloorLoad(client, workflows, steps=1, seq=1e9), "first")
+        floor = await _one_floor(process, out, two, "second", seconds)
+        floor["one_activity"] = await _one_floor(process, out, one, "first", seconds)
     finally:
         stop_all([process])
     return floor

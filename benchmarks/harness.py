@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,40 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
         return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
                                 stderr=subprocess.STDOUT,
                                 preexec_fn=detach_and_die_with_parent)  # fmt: skip
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far by kind of thread: the Python main thread, other Python threads
+    (the workflow task executor), and the SDK core's threads (named by Rust)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: defaultdict[str, float] = defaultdict(float)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if int(task.name) == pid:
+            out["python main thread"] += seconds
+        elif name.startswith("python"):
+            out["other Python threads"] += seconds
+        else:
+            out[f"core: {name}"] += seconds
+    return dict(out)
+
+
+def cpu_per_turn(before: dict[str, float], after: dict[str, float], turns: int) -> dict[str, Any]:
+    """Worker CPU per turn between two ``thread_cpu`` readings, in all and by kind of thread."""
+    cpu = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    turns = max(1, turns)
+    return {
+        "worker_cpu_ms_per_turn": round(sum(cpu.values()) * 1000 / turns, 2),
+        "by_thread_ms_per_turn": {
+            k: round(v * 1000 / turns, 2) for k, v in sorted(cpu.items()) if v > 0
+        },
+    }
 
 
 async def wait_healthy(url: str) -> None:

@@ -56,12 +56,14 @@ from benchmarks.harness import (
     BENCH_LLM_KEY,
     ROOT,
     CpuMeter,
+    cpu_per_turn,
     open_loop,
     product_env,
     save_results,
     spawn,
     stop_all,
     summary,
+    thread_cpu,
 )
 from switchboard.contract.addresses import Channel
 from switchboard.contract.conversation import ConversationConfig, InboundMessage
@@ -168,28 +170,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
-
-
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds so far by kind of thread: the Python main thread, other Python threads
-    (the workflow task executor), and the SDK core's threads (named by Rust)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out: collections.defaultdict[str, float] = collections.defaultdict(float)
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        seconds = (int(fields[11]) + int(fields[12])) / tick
-        if int(task.name) == pid:
-            out["python main thread"] += seconds
-        elif name.startswith("python"):
-            out["other Python threads"] += seconds
-        else:
-            out[f"core: {name}"] += seconds
-    return dict(out)
 
 
 def sticky_cache_size(metrics_url: str) -> float | None:
@@ -489,18 +469,14 @@ async def main(args: argparse.Namespace) -> None:
             load_turns = Turns(client, turns._config, turns._task_queue)
             twilio.on_accept = load_turns.on_accept
             sent = await steady(load_turns, load, args.rate, args.seconds)
-            threads_after = thread_cpu(worker.pid)
-            cpu = {k: v - threads_before.get(k, 0.0) for k, v in threads_after.items()}
-            total_ms = sum(cpu.values()) * 1000 / sent
+            per_turn = cpu_per_turn(threads_before, thread_cpu(worker.pid), sent)
+            total_ms = per_turn["worker_cpu_ms_per_turn"]
             results["steady"] = {
                 "texts": sent,
                 "seconds": round(time.perf_counter() - before, 1),
                 "unanswered": load_turns.unanswered(load_turns.sent),
                 "turn": summary(load_turns.latencies(load_turns.sent)),
-                "worker_cpu_ms_per_turn": round(total_ms, 2),
-                "by_thread_ms_per_turn": {
-                    k: round(v * 1000 / sent, 2) for k, v in sorted(cpu.items()) if v > 0
-                },
+                **per_turn,
                 "turns_per_s_per_worker_core": round(1000 / total_ms, 0),
                 "other_cpu_ms_per_turn": others.per_item_ms(sent),
             }
@@ -512,7 +488,6 @@ async def main(args: argparse.Namespace) -> None:
                 floor = await measure_floor(
                     client, {**env, "TEMPORAL_METRICS_BIND": f"127.0.0.1:{free_port()}"}, work,
                     workflows=len(load), rate=args.rate, seconds=floor_seconds,
-                    thread_cpu=thread_cpu,
                 )  # fmt: skip
                 floor_ms = floor["worker_cpu_ms_per_turn"]
                 floor["product_over_floor"] = round(total_ms / floor_ms, 2)
