@@ -225,7 +225,9 @@ async def main() -> None:
     configure_logging(
         settings.log_level, settings.log_format, mask_numbers=settings.log_mask_numbers
     )
-    log.info("worker_starting", **settings.safe_summary())
+    # Which loop it runs on (WORKER_EVENT_LOOP): "uvloop" or "asyncio".
+    event_loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    log.info("worker_starting", event_loop=event_loop, **settings.safe_summary())
     # Before connecting: the client takes its tracing interceptor from it.
     start_tracing("switchboard-worker")
     client = await connect(settings)
